@@ -1,0 +1,165 @@
+"""AutoencoderKMeans: k-means on a pretrained autoencoder's embedding."""
+
+import numpy as np
+import torch
+
+from ._base import BaseAutoencoderClusterer
+from ._dec_math import squared_distances
+from ._kmeans import kmeans_centers
+from ._train import embed
+
+
+class AutoencoderKMeans(BaseAutoencoderClusterer):
+    """k-means in the embedding of a pretrained autoencoder.
+
+    DEC's first phase on its own: train a fully connected autoencoder on the
+    reconstruction error, then cluster its embedding with k-means. A strong,
+    cheap baseline for :class:`DECClusterer`, which starts from exactly this
+    model.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+    n_components : int, default=10
+        Dimension of the embedding.
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of autoencoder training; ``"auto"`` as in
+        :class:`DECClusterer`.
+    pretrain_learning_rate : float, default=1e-3
+        Initial learning rate of Adam, decayed along a cosine.
+    batch_size : int, default=256
+        Mini-batch size.
+    n_init : int, default=20
+        Number of k-means runs on the embedding; the best is kept.
+    device : {"auto", "cpu", "cuda"} or str, default="auto"
+        Where to train: ``"auto"`` uses CUDA when available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, mini-batch order and k-means.
+    verbose : int, default=0
+        0 is silent; 1 prints progress about ten times per phase.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample.
+    cluster_centers_ : ndarray of shape (n_clusters, n_components)
+        Cluster centres in the embedding.
+    inertia_ : float
+        Sum of squared distances of the training embeddings to their centre.
+    autoencoder_ : torch.nn.Module
+        The trained autoencoder.
+    n_iter_ : int
+        Pretraining epochs run.
+    history_ : dict of list
+        ``"pretrain_loss"``: mean reconstruction loss per epoch.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column
+        names.
+
+    See Also
+    --------
+    DECClusterer : Refines this model's centres and encoder by self-training.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepcluster_sk import AutoencoderKMeans
+    >>> X = load_digits().data / 16
+    >>> model = AutoencoderKMeans(n_clusters=10, hidden_dims=(64,),
+    ...                           pretrain_epochs=5, random_state=0).fit(X)
+    >>> model.transform(X).shape
+    (1797, 10)
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        hidden_dims=(500, 500, 2000),
+        n_components=10,
+        pretrain_epochs="auto",
+        pretrain_learning_rate=1e-3,
+        batch_size=256,
+        n_init=20,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.n_components = n_components
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.batch_size = batch_size
+        self.n_init = n_init
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, data, rng, generator):
+        autoencoder, losses = self._pretrained_autoencoder(
+            data, generator, self._progress()
+        )
+        embedding = embed(
+            autoencoder.encoder, data, self._inference_batch_size(data.device)
+        )
+        centers, labels = kmeans_centers(
+            embedding, self.n_clusters, self.n_init, int(rng.randint(2**31 - 1))
+        )
+        centers_t = torch.from_numpy(centers).to(embedding.device)
+        inertia = squared_distances(embedding, centers_t).min(dim=1).values.sum()
+        autoencoder.requires_grad_(False)
+        self.autoencoder_ = autoencoder
+        self.cluster_centers_ = centers
+        self.labels_ = labels.astype(np.int64)
+        self.inertia_ = float(inertia)
+        self.n_iter_ = len(losses)
+        self.history_ = {"pretrain_loss": losses}
+
+    def _squared_distances(self, X):
+        encoder = self.autoencoder_.encoder
+        centers = torch.from_numpy(self.cluster_centers_).to(
+            self._module_device(encoder)
+        )
+        return self._map_batches(
+            X, encoder, lambda rows: squared_distances(encoder(rows), centers)
+        )
+
+    def predict(self, X):
+        """Nearest centre in the embedding for each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster index of each sample.
+        """
+        X = self._validate_predict_data(X)
+        return self._squared_distances(X).argmin(axis=1).astype(np.int64)
+
+    def score(self, X, y=None):
+        """Opposite of the k-means objective of ``X`` in the embedding.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        score : float
+            Minus the sum of squared distances to the nearest centre.
+        """
+        X = self._validate_predict_data(X)
+        return -float(self._squared_distances(X).min(axis=1).sum(dtype=np.float64))

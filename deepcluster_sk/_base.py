@@ -1,0 +1,261 @@
+"""The shared machinery of every torch-backed estimator in the package.
+
+:class:`BaseDeepClusterer` holds what the estimators share: parameter
+constraints of the autoencoder, input validation, device resolution,
+seeding, batched inference, pickling across devices and the clean-up of a
+failed fit. Each estimator adds only its own ``_fit`` and prediction rule.
+"""
+
+import copy
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._data import TrainingData, iter_row_batches
+from ._device import inference_device, resolve_device
+from ._nn import Autoencoder, reset_parameters
+from ._progress import ProgressPrinter
+from ._train import pretrain_autoencoder
+
+#: Rows per batch when predicting or computing a full pass during training.
+INFERENCE_BATCH_SIZE = {"cpu": 4096, "cuda": 65536}
+
+#: Autoencoder mini-batch steps that ``pretrain_epochs="auto"`` aims for.
+_AUTO_PRETRAIN_STEPS = 2000
+_AUTO_PRETRAIN_EPOCH_RANGE = (50, 1000)
+
+
+def auto_pretrain_epochs(n_samples, batch_size):
+    """Epochs that give about ``_AUTO_PRETRAIN_STEPS`` steps, within bounds.
+
+    Small data sets need many epochs to get enough updates; large ones reach
+    the step count in a few, but always see the data at least 50 times.
+    """
+    steps_per_epoch = -(-n_samples // batch_size)
+    epochs = -(-_AUTO_PRETRAIN_STEPS // steps_per_epoch)
+    low, high = _AUTO_PRETRAIN_EPOCH_RANGE
+    return int(min(max(epochs, low), high))
+
+
+class BaseDeepClusterer(
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    ClusterMixin,
+    BaseEstimator,
+    metaclass=ABCMeta,
+):
+    """Base class of the torch-backed clustering estimators.
+
+    Not meant to be used directly. Subclasses implement ``_fit``, which gets
+    validated data already wrapped for the training device, and set every
+    fitted attribute at its end. A subclass with extra parameter checks that
+    ``_parameter_constraints`` cannot express overrides ``_check_params``.
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def fit(self, X, y=None):
+        """Fit the model to ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. Sparse rows are densified one batch at a time.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        try:
+            self._validate_and_fit(X)
+        except BaseException:
+            self._discard_fitted_state()
+            raise
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit the model and return the cluster of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster index of each sample.
+        """
+        return self.fit(X).labels_
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _validate_and_fit(self, X):
+        self._check_params()
+        device = resolve_device(self.device)
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32)
+        if X.shape[0] < self.n_clusters:
+            raise ValueError(
+                f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}."
+            )
+        rng = check_random_state(self.random_state)
+        generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
+        self._fit(TrainingData(X, device), rng, generator)
+
+    @abstractmethod
+    def _fit(self, data, rng, generator):
+        """Fit on validated ``data`` and set every fitted attribute at the end."""
+
+    def _check_params(self):
+        """Checks beyond ``_parameter_constraints``; raise ``ValueError``."""
+
+    def _discard_fitted_state(self):
+        fitted = [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]
+        for name in fitted:
+            delattr(self, name)
+
+    def _progress(self):
+        return ProgressPrinter(self.verbose, type(self).__name__)
+
+    def _inference_batch_size(self, device):
+        return INFERENCE_BATCH_SIZE[device.type]
+
+    # -- inference ---------------------------------------------------------
+
+    def _validate_predict_data(self, X):
+        check_is_fitted(self)
+        return validate_data(
+            self, X, accept_sparse="csr", dtype=np.float32, reset=False
+        )
+
+    def _module_device(self, module):
+        return next(module.parameters()).device
+
+    def _map_batches(self, X, module, function):
+        """Apply ``function`` to batches of validated ``X`` on ``module``'s device.
+
+        Returns the results concatenated as a NumPy array.
+        """
+        device = self._module_device(module)
+        batch_size = self._inference_batch_size(device)
+        outputs = []
+        with torch.inference_mode():
+            module.eval()
+            for _, _, rows in iter_row_batches(X, batch_size, device):
+                outputs.append(function(rows).cpu())
+        return torch.cat(outputs).numpy()
+
+    # -- pickling ----------------------------------------------------------
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for key, value in state.items():
+            if isinstance(value, torch.nn.Module):
+                state[key] = copy.deepcopy(value).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        modules = [v for v in vars(self).values() if isinstance(v, torch.nn.Module)]
+        if modules:
+            device = inference_device(self.device)
+            for module in modules:
+                module.to(device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+class BaseAutoencoderClusterer(BaseDeepClusterer):
+    """Base class of the estimators that cluster an autoencoder's embedding.
+
+    Adds the autoencoder's parameters, its pretraining and ``transform``
+    into the embedding. Subclasses set ``autoencoder_`` and
+    ``cluster_centers_`` (in the embedding) in ``_fit``.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseDeepClusterer._parameter_constraints,
+        "hidden_dims": [tuple, list],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def _check_params(self):
+        dims = self.hidden_dims
+        if not all(isinstance(d, Integral) and d >= 1 for d in dims):
+            raise ValueError(
+                "hidden_dims must be a sequence of positive integers, got "
+                f"{dims!r}."
+            )
+
+    def _pretrained_autoencoder(self, data, generator, progress):
+        """Build and pretrain the autoencoder; return it with its loss curve."""
+        autoencoder = Autoencoder(data.n_features, self.hidden_dims, self.n_components)
+        reset_parameters(autoencoder, generator)
+        autoencoder.to(data.device)
+        n_epochs = self.pretrain_epochs
+        if n_epochs == "auto":
+            n_epochs = auto_pretrain_epochs(data.n_samples, self.batch_size)
+        losses = pretrain_autoencoder(
+            autoencoder,
+            data,
+            n_epochs=n_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.pretrain_learning_rate,
+            generator=generator,
+            on_epoch=progress.epoch,
+        )
+        return autoencoder, losses
+
+    def transform(self, X):
+        """Embed ``X`` with the trained encoder.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components), dtype float32
+            The embedding.
+        """
+        X = self._validate_predict_data(X)
+        encoder = self.autoencoder_.encoder
+        return self._map_batches(X, encoder, encoder)
+
+    @property
+    def _n_features_out(self):
+        return self.cluster_centers_.shape[1]
+

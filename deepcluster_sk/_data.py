@@ -1,0 +1,95 @@
+"""Move validated input rows onto a torch device, whole or batch by batch."""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+#: Fraction of the free GPU memory the training data may occupy before it is
+#: kept on the host and copied batch by batch instead.
+_MAX_DEVICE_FRACTION = 0.5
+
+
+def numpy_to_tensor(array, device):
+    """Copy (or wrap) a float32 NumPy array as a tensor on ``device``."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not array.flags.writeable:
+        # torch.from_numpy warns on read-only memory (memory-mapped input).
+        array = array.copy()
+    tensor = torch.from_numpy(array)
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor
+
+
+def iter_row_batches(X, batch_size, device):
+    """Yield ``(start, stop, rows)`` over ``X`` with rows as a dense tensor.
+
+    Sparse input is densified one batch at a time, never as a whole.
+    """
+    n_samples = X.shape[0]
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        rows = X[start:stop]
+        if sp.issparse(rows):
+            rows = rows.toarray()
+        yield start, stop, numpy_to_tensor(rows, device)
+
+
+class TrainingData:
+    """The training matrix, kept where index-gathering batches is cheapest.
+
+    Dense data that fits goes to the training device once, so every
+    mini-batch is an index gather on the device. Sparse data, and dense data
+    too large for the GPU, stays on the host and is copied per batch.
+
+    Parameters
+    ----------
+    X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
+        Validated float32 input.
+    device : torch.device
+        The device the model trains on.
+    """
+
+    def __init__(self, X, device):
+        self.device = device
+        self.n_samples, self.n_features = X.shape
+        self._sparse = X.tocsr() if sp.issparse(X) else None
+        self._dense = None
+        if self._sparse is None:
+            target = device if self._fits_on(device, X) else torch.device("cpu")
+            self._dense = numpy_to_tensor(X, target)
+
+    @staticmethod
+    def _fits_on(device, X):
+        if device.type != "cuda":
+            return True
+        free, _ = torch.cuda.mem_get_info(device)
+        return X.size * 4 <= _MAX_DEVICE_FRACTION * free
+
+    @property
+    def on_device(self):
+        """Whether the whole matrix lives on the training device."""
+        return self._dense is not None and self._dense.device == self.device
+
+    def take(self, index):
+        """Rows ``index`` (a 1-D integer tensor) as a dense tensor on the device."""
+        if self.on_device:
+            return self._dense.index_select(0, index)
+        index = index.cpu()
+        if self._sparse is not None:
+            rows = self._sparse[index.numpy()].toarray()
+            return numpy_to_tensor(rows, self.device)
+        rows = self._dense.index_select(0, index)
+        if self.device.type == "cuda":
+            return rows.pin_memory().to(self.device, non_blocking=True)
+        return rows
+
+    def batches(self, batch_size):
+        """Yield ``(start, stop, rows)`` in order, for full passes over the data."""
+        if self.on_device:
+            for start in range(0, self.n_samples, batch_size):
+                stop = min(start + batch_size, self.n_samples)
+                yield start, stop, self._dense[start:stop]
+            return
+        source = self._sparse if self._sparse is not None else self._dense.numpy()
+        yield from iter_row_batches(source, batch_size, self.device)

@@ -1,0 +1,289 @@
+"""DECClusterer: Deep Embedded Clustering and its IDEC / frozen-encoder variants."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval
+
+from ._base import BaseAutoencoderClusterer
+from ._dec_math import kl_divergence, log_soft_assignment, target_distribution
+from ._kmeans import kmeans_centers
+from ._train import embed, self_train
+
+
+class DECClusterer(BaseAutoencoderClusterer):
+    """Deep Embedded Clustering (DEC).
+
+    Learns a low-dimensional embedding with a fully connected autoencoder,
+    initialises cluster centres in it with k-means, then refines encoder and
+    centres together by minimising ``KL(P || Q)`` between the Student-t soft
+    assignment ``Q`` and its sharpened target ``P`` (Xie et al., 2016).
+
+    With ``reconstruction_weight > 0`` the decoder keeps training on the
+    reconstruction error during self-training (IDEC, Guo et al., 2017); with
+    ``train_encoder=False`` only the centres move (the paper's "DEC w/o
+    backprop").
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    hidden_dims : tuple of int, default=(500, 500, 2000)
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+    n_components : int, default=10
+        Dimension of the embedding.
+    alpha : float, default=1.0
+        Degrees of freedom of the Student's t kernel.
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of end-to-end autoencoder pretraining. ``"auto"`` picks enough
+        epochs for about 2000 mini-batch steps, at least 50 and at most 1000
+        epochs, so small data sets get enough updates.
+    pretrain_learning_rate : float, default=1e-3
+        Initial learning rate of Adam during pretraining, decayed along a
+        cosine to 5% of its value.
+    max_iter : int, default=10000
+        Maximum number of mini-batch steps of self-training.
+    batch_size : int, default=256
+        Mini-batch size of pretraining and self-training.
+    update_interval : int, default=140
+        Self-training steps between two recomputations of the target
+        distribution over the whole data set (140 in DEC-keras).
+    tol : float, default=1e-3
+        Stop self-training when fewer than this fraction of the hard
+        assignments changed between two target updates.
+    learning_rate : float, default=0.01
+        Learning rate of SGD during self-training.
+    momentum : float, default=0.9
+        Momentum of SGD during self-training.
+    n_init : int, default=20
+        Number of k-means runs on the embedding; the best one initialises
+        the centres.
+    train_encoder : bool, default=True
+        If False, the encoder is frozen after pretraining and only the
+        centres are trained ("DEC w/o backprop").
+    reconstruction_weight : float, default=0.0
+        Weight of the mean squared reconstruction error added to the KL loss
+        during self-training. 0 is DEC; a positive value is IDEC (whose
+        paper weights the clustering loss by 0.1 against the reconstruction,
+        i.e. ``reconstruction_weight=10``).
+    device : {"auto", "cpu", "cuda"} or str, default="auto"
+        Where to train: ``"auto"`` uses CUDA when available. ``"cuda:N"``
+        selects a GPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, mini-batch order and k-means.
+    verbose : int, default=0
+        0 is silent; 1 prints progress about ten times per phase; 2 prints
+        every epoch.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample.
+    cluster_centers_ : ndarray of shape (n_clusters, n_components)
+        Cluster centres in the embedding.
+    autoencoder_ : torch.nn.Module
+        The trained autoencoder; ``autoencoder_.encoder`` maps inputs to the
+        embedding.
+    n_iter_ : int
+        Self-training steps run.
+    history_ : dict of list
+        ``"pretrain_loss"``: mean reconstruction loss per pretraining epoch.
+        Per target update of self-training: ``"iteration"``, ``"kl_loss"``
+        (``KL(P||Q)`` per sample over the training data) and
+        ``"label_change"`` (fraction of changed labels, NaN at the first).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column
+        names.
+
+    See Also
+    --------
+    sklearn.cluster.KMeans : Clustering in the input space.
+
+    Notes
+    -----
+    Training runs in float32. Data is copied to the training device once
+    when it fits there; sparse input is densified batch by batch. A model
+    fitted on a GPU pickles and predicts on a machine without one.
+
+    References
+    ----------
+    .. [1] J. Xie, R. Girshick, A. Farhadi. "Unsupervised Deep Embedding for
+       Clustering Analysis". ICML 2016.
+    .. [2] X. Guo, L. Gao, X. Liu, J. Yin. "Improved Deep Embedded Clustering
+       with Local Structure Preservation". IJCAI 2017.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepcluster_sk import DECClusterer
+    >>> X = load_digits().data / 16
+    >>> dec = DECClusterer(n_clusters=10, hidden_dims=(64, 64), pretrain_epochs=5,
+    ...                    max_iter=50, random_state=0).fit(X)
+    >>> dec.labels_.shape
+    (1797,)
+    >>> dec.predict_proba(X[:2]).sum(axis=1).round(4)
+    array([1., 1.], dtype=float32)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseAutoencoderClusterer._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "update_interval": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "train_encoder": ["boolean"],
+        "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        hidden_dims=(500, 500, 2000),
+        n_components=10,
+        alpha=1.0,
+        pretrain_epochs="auto",
+        pretrain_learning_rate=1e-3,
+        max_iter=10000,
+        batch_size=256,
+        update_interval=140,
+        tol=1e-3,
+        learning_rate=0.01,
+        momentum=0.9,
+        n_init=20,
+        train_encoder=True,
+        reconstruction_weight=0.0,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.n_components = n_components
+        self.alpha = alpha
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_learning_rate = pretrain_learning_rate
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.update_interval = update_interval
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.n_init = n_init
+        self.train_encoder = train_encoder
+        self.reconstruction_weight = reconstruction_weight
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, data, rng, generator):
+        progress = self._progress()
+        autoencoder, pretrain_losses = self._pretrained_autoencoder(
+            data, generator, progress
+        )
+        inference_batch = self._inference_batch_size(data.device)
+        embedding = embed(autoencoder.encoder, data, inference_batch)
+        centers, _ = kmeans_centers(
+            embedding, self.n_clusters, self.n_init, int(rng.randint(2**31 - 1))
+        )
+        centers = torch.nn.Parameter(torch.from_numpy(centers).to(data.device))
+        result = self_train(
+            autoencoder.encoder,
+            centers,
+            data,
+            alpha=self.alpha,
+            max_iter=self.max_iter,
+            batch_size=self.batch_size,
+            update_interval=self.update_interval,
+            tol=self.tol,
+            learning_rate=self.learning_rate,
+            momentum=self.momentum,
+            generator=generator,
+            train_encoder=self.train_encoder,
+            decoder=autoencoder.decoder,
+            reconstruction_weight=self.reconstruction_weight,
+            inference_batch_size=inference_batch,
+            on_update=progress.update,
+        )
+        autoencoder.requires_grad_(False)
+        self.autoencoder_ = autoencoder
+        self.cluster_centers_ = centers.detach().cpu().numpy()
+        self.labels_ = result.labels.cpu().numpy().astype(np.int64)
+        self.n_iter_ = result.n_iter
+        self.history_ = {
+            "pretrain_loss": pretrain_losses,
+            "iteration": result.iterations,
+            "kl_loss": result.kl_losses,
+            "label_change": result.label_changes,
+        }
+
+    def _log_soft_assignment(self, X):
+        encoder = self.autoencoder_.encoder
+        device = next(encoder.parameters()).device
+        centers = torch.from_numpy(self.cluster_centers_).to(device)
+        return self._map_batches(
+            X,
+            encoder,
+            lambda rows: log_soft_assignment(encoder(rows), centers, self.alpha),
+        )
+
+    def predict_proba(self, X):
+        """Student-t soft assignment ``q`` of each sample to each cluster.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        q : ndarray of shape (n_samples, n_clusters), dtype float32
+            Rows sum to 1.
+        """
+        X = self._validate_predict_data(X)
+        return np.exp(self._log_soft_assignment(X))
+
+    def predict(self, X):
+        """Cluster of each sample: the argmax of its soft assignment.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster index of each sample.
+        """
+        X = self._validate_predict_data(X)
+        return self._log_soft_assignment(X).argmax(axis=1).astype(np.int64)
+
+    def score(self, X, y=None):
+        """Negative DEC loss on ``X``: ``-KL(P || Q)`` per sample.
+
+        ``Q`` is the soft assignment of ``X`` and ``P`` its target
+        distribution computed over ``X``. Higher is better: the assignments
+        are confident and agree with their sharpened targets. Needs no
+        labels, so :class:`~sklearn.model_selection.GridSearchCV` can use it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        score : float
+        """
+        X = self._validate_predict_data(X)
+        log_q = torch.from_numpy(self._log_soft_assignment(X)).double()
+        p = target_distribution(log_q.exp())
+        return -float(kl_divergence(p, log_q)) / X.shape[0]
