@@ -268,9 +268,17 @@ class DECClusterer(BaseAutoencoderClusterer):
         """Negative DEC loss on ``X``: ``-KL(P || Q)`` per sample.
 
         ``Q`` is the soft assignment of ``X`` and ``P`` its target
-        distribution computed over ``X``. Higher is better: the assignments
-        are confident and agree with their sharpened targets. Needs no
-        labels, so :class:`~sklearn.model_selection.GridSearchCV` can use it.
+        distribution computed over ``X``: the objective DEC minimises, as
+        :meth:`sklearn.cluster.KMeans.score` is minus the k-means objective.
+        Higher is better and needs no labels, so
+        :class:`~sklearn.model_selection.GridSearchCV` can use it; the ratio
+        of its values on training and held-out data is the paper's
+        generalisability ``G``. Like every internal objective it is no
+        model-selection criterion across ``n_clusters`` on its own: it is
+        also high when assignments are uniformly uncertain. Compare models
+        with labels through
+        :data:`deepcluster_sk.metrics.cluster_accuracy_scorer`, or with a
+        label-free external criterion such as the silhouette.
 
         Parameters
         ----------

@@ -7,17 +7,20 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 
 def mlp(dims):
     """A fully connected stack ``dims[0] -> ... -> dims[-1]``.
 
     ReLU follows every layer except the last, which is linear, as in DEC for
-    both the embedding layer and the reconstruction layer.
+    both the embedding layer and the reconstruction layer. The weights are
+    left uninitialised, so building a network never draws from the global
+    RNG: call :func:`reset_parameters` with a seeded generator.
     """
     layers = []
     for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:])):
-        layers.append(nn.Linear(n_in, n_out))
+        layers.append(skip_init(nn.Linear, n_in, n_out))
         if i < len(dims) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
@@ -34,6 +37,10 @@ class Autoencoder(nn.Module):
         Widths of the encoder's hidden layers; the decoder mirrors them.
     n_components : int
         Embedding dimension ``m``.
+
+    Notes
+    -----
+    The weights start uninitialised; see :func:`reset_parameters`.
     """
 
     def __init__(self, n_features, hidden_dims, n_components):

@@ -1,0 +1,36 @@
+"""scikit-learn's estimator contract, check by check, for every estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from deepcluster_sk import AutoencoderKMeans, DECClusterer
+
+# Small networks and budgets: the checks fit dozens of times on tiny data,
+# and the contract does not depend on the size of the network.
+FAST = dict(hidden_dims=(16,), n_components=2, pretrain_epochs=20, batch_size=32)
+
+_PREDICT_PROBA_IS_NOT_A_CLASSIFIER = (
+    "The sparse-container check assumes that an estimator with predict_proba "
+    "is a classifier and reads tags.classifier_tags, which is None for a "
+    "clusterer (AttributeError inside the check). Sparse fit, predict and "
+    "predict_proba are tested in test_dec.py::test_sparse_input_matches_dense."
+)
+
+
+def _expected_failed_checks(estimator):
+    if hasattr(estimator, "predict_proba"):
+        return {
+            "check_estimator_sparse_array": _PREDICT_PROBA_IS_NOT_A_CLASSIFIER,
+            "check_estimator_sparse_matrix": _PREDICT_PROBA_IS_NOT_A_CLASSIFIER,
+        }
+    return {}
+
+
+@parametrize_with_checks(
+    [
+        DECClusterer(**FAST, max_iter=40, update_interval=10, n_init=3),
+        AutoencoderKMeans(**FAST, n_init=3),
+    ],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
