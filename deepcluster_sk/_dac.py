@@ -1,0 +1,341 @@
+"""DACClusterer: Deep Adaptive Clustering, pairwise self-labelling.
+
+The threshold schedule and the pairwise loss are pure functions beside the
+estimator, so they can be tested and reused without it.
+"""
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._softmax_head import (
+    LOG_EPS,
+    BaseSoftmaxClusterer,
+    fixed_size_batches,
+    stage_is_due,
+    train_in_stages,
+)
+
+#: Slopes of the thresholds in lambda: ``u = u0 - lambda``,
+#: ``l = l0 + 0.1 lambda`` (Chang et al., 2017).
+_UPPER_SLOPE, _LOWER_SLOPE = 1.0, 0.1
+
+
+def threshold_schedule(upper, lower, rate):
+    """DAC's adaptive thresholds ``(u, l)`` for every stage of training.
+
+    Stage ``s`` uses ``lambda_s = s * 1.1 * rate`` -- one gradient step of
+    size ``rate`` on ``E = ... + u(lambda) - l(lambda)``, whose derivative
+    in ``lambda`` is ``-1.1`` -- and ``u = upper - lambda_s``,
+    ``l = lower + 0.1 lambda_s``. Training goes on while ``u > l``.
+
+    Parameters
+    ----------
+    upper, lower : float
+        Initial thresholds ``u(0)`` and ``l(0)``, ``lower < upper``.
+    rate : float
+        The paper's ``eta``.
+
+    Returns
+    -------
+    thresholds : list of (float, float)
+        ``(u, l)`` of each stage; 46 stages with the paper's values
+        (0.95, 0.455, 0.009).
+    """
+    step = (_UPPER_SLOPE + _LOWER_SLOPE) * rate
+    schedule = []
+    while True:
+        lam = len(schedule) * step
+        u, l = upper - _UPPER_SLOPE * lam, lower + _LOWER_SLOPE * lam
+        if u <= l:
+            return schedule
+        schedule.append((u, l))
+
+
+def normalized_outputs(logits):
+    """Softmax outputs scaled to unit length: the paper's label features."""
+    p = torch.softmax(logits, dim=1)
+    return p / p.norm(dim=1, keepdim=True)
+
+
+def select_pairs(similarity, upper, lower):
+    """Positive and negative pair masks; the diagonal is never selected.
+
+    ``similarity > upper`` marks a pair of the same cluster,
+    ``similarity < lower`` a pair of different clusters; pairs in between
+    are ignored.
+    """
+    off_diagonal = ~torch.eye(
+        similarity.shape[0], dtype=torch.bool, device=similarity.device
+    )
+    positive = (similarity > upper) & off_diagonal
+    negative = (similarity < lower) & off_diagonal
+    return positive, negative
+
+
+def dac_pair_loss(features, upper, lower):
+    """Binary cross-entropy of the selected pairs of a batch.
+
+    Parameters
+    ----------
+    features : torch.Tensor of shape (n, k)
+        Unit-length, non-negative label features, so ``l_i . l_j`` lies in
+        [0, 1] and is the cosine similarity.
+    upper, lower : float or 0-d tensor
+        Current thresholds.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        ``-sum_selected [r_ij log s_ij + (1 - r_ij) log(1 - s_ij)]`` divided
+        by the number of off-diagonal pairs ``n (n - 1)``.
+    positive, negative : torch.Tensor of bool, shape (n, n)
+        The selected pairs.
+    """
+    similarity = features @ features.T
+    positive, negative = select_pairs(similarity.detach(), upper, lower)
+    log_same = torch.log(similarity.clamp(min=LOG_EPS))
+    log_different = torch.log((1.0 - similarity).clamp(min=LOG_EPS))
+    total = -(positive * log_same + negative * log_different).sum()
+    n = features.shape[0]
+    return total / max(n * (n - 1), 1), positive, negative
+
+
+def make_dac_step(network, optimizer):
+    """One optimizer step on the DAC loss of a batch.
+
+    The thresholds are 0-d tensors on the device, so the step keeps the
+    same inputs' shapes and devices all along the schedule. Returns the
+    detached ``[loss, positive fraction, negative fraction]``.
+    """
+
+    def step(x, upper, lower):
+        features = normalized_outputs(network(x))
+        loss, positive, negative = dac_pair_loss(features, upper, lower)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n_pairs = max(x.shape[0] * (x.shape[0] - 1), 1)
+        return torch.stack(
+            [loss.detach(), positive.sum() / n_pairs, negative.sum() / n_pairs]
+        )
+
+    return step
+
+
+class DACClusterer(BaseSoftmaxClusterer):
+    """Deep Adaptive Clustering (DAC) with a fully connected network.
+
+    Clustering recast as binary classification of pairs (Chang et al.,
+    2017). A network with a softmax output gives each sample a label
+    feature ``l_i``, the softmax scaled to unit length, so ``l_i . l_j`` is
+    the cosine similarity of two samples' assignments. In every mini-batch,
+    pairs more similar than an upper threshold ``u`` are taken as "same
+    cluster", pairs less similar than a lower threshold ``l`` as "different
+    clusters", and the rest is ignored; the network is trained on the binary
+    cross-entropy of the selected pairs. Training starts with only the most
+    confident pairs and admits more as ``u`` decreases and ``l`` increases,
+    until they meet.
+
+    Parameters
+    ----------
+    n_clusters : int, default=10
+        Number of clusters, the size of the softmax output.
+    hidden_dims : tuple of int, default=(256, 256)
+        Widths of the hidden layers; each is Linear, batch normalisation and
+        ReLU. The paper uses convolutional networks on images; on
+        scikit-learn's digits, this fully connected network did better
+        than wider ones (500 or 1200 units per layer).
+    upper_threshold : float, default=0.95
+        ``u(0)``, the paper's initial upper threshold.
+    lower_threshold : float, default=0.455
+        ``l(0)``, the paper's initial lower threshold.
+    threshold_rate : float, default=0.009
+        The paper's ``eta``: ``lambda`` grows by ``1.1 * eta`` per stage,
+        with ``u = u(0) - lambda`` and ``l = l(0) + 0.1 lambda``. Training
+        stops when ``u <= l``: 46 stages with the defaults.
+    output_relu : bool, default=False
+        The logits always go through batch normalisation, as in the paper's
+        network: it keeps the outputs of a fresh network apart, so that not
+        every pair starts as "same cluster" (without it DAC collapses to one
+        cluster). ``True`` adds the paper's ReLU after it, before the
+        softmax: a sample whose normalised logits are all negative then gets
+        the uniform distribution, and such samples can take over as one
+        degenerate cluster, which happens often with few clusters (3 blobs).
+        On digits both reach the same mean accuracy (0.75 over 5 seeds).
+    steps_per_stage : int or "epoch", default=50
+        Mini-batch steps at each pair of thresholds. ``"epoch"`` is one pass
+        over the data (``n_samples // batch_size`` steps), the paper's
+        choice on MNIST; a fixed number of steps gives small data sets
+        enough updates.
+    batch_size : int, default=128
+        Mini-batch size (128 in the paper), capped at ``n_samples``; all
+        ``batch_size * (batch_size - 1)`` pairs of a batch are candidates.
+    learning_rate : float, default=0.001
+        Learning rate of RMSProp, the paper's optimizer and learning rate
+        (on digits it beat Adam: mean ACC 0.75 against 0.72 over 5 seeds).
+    device : {"auto", "cpu", "cuda"} or str, default="auto"
+        Where to train: ``"auto"`` uses CUDA when available. ``"cuda:N"``
+        selects a GPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation and mini-batch order.
+    verbose : int, default=0
+        0 is silent; 1 prints the loss about ten times; 2 every stage.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample.
+    network_ : torch.nn.Module
+        The trained network; it maps rows to the logits of the softmax
+        output.
+    n_iter_ : int
+        Mini-batch steps run.
+    history_ : dict of list
+        Per stage: ``"upper_threshold"`` and ``"lower_threshold"``, and the
+        means over its mini-batches of ``"loss"``, ``"positive_fraction"``
+        and ``"negative_fraction"`` (fractions of the pairs of a batch
+        selected as positive and negative).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column
+        names.
+
+    See Also
+    --------
+    IMSATClusterer : A softmax-output clusterer trained by information
+        maximisation.
+    DECClusterer : Clustering in an autoencoder's embedding.
+
+    Notes
+    -----
+    ``predict`` is the argmax of the softmax output, ``predict_proba`` and
+    ``transform`` the softmax output itself (not the unit-length label
+    feature). ``score`` is the estimated mutual information between input
+    and cluster, ``H(Y) - H(Y|X)``, the same label-free criterion as
+    :meth:`IMSATClusterer.score`, so the two compare. The loss is the sum
+    over selected pairs divided by all off-diagonal pairs of the batch, so
+    its scale follows how many pairs are selected.
+
+    References
+    ----------
+    .. [1] J. Chang, L. Wang, G. Meng, S. Xiang, C. Pan. "Deep Adaptive Image
+       Clustering". ICCV 2017.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from deepcluster_sk import DACClusterer
+    >>> X = load_digits().data / 16
+    >>> model = DACClusterer(n_clusters=10, hidden_dims=(64,), steps_per_stage=2,
+    ...                      random_state=0).fit(X)
+    >>> model.transform(X).shape
+    (1797, 10)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseSoftmaxClusterer._parameter_constraints,
+        "upper_threshold": [Interval(Real, 0, 1, closed="both")],
+        "lower_threshold": [Interval(Real, 0, 1, closed="both")],
+        "threshold_rate": [Interval(Real, 0, None, closed="neither")],
+        "output_relu": ["boolean"],
+        "steps_per_stage": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"epoch"}),
+        ],
+    }
+
+    def __init__(
+        self,
+        n_clusters=10,
+        *,
+        hidden_dims=(256, 256),
+        upper_threshold=0.95,
+        lower_threshold=0.455,
+        threshold_rate=0.009,
+        steps_per_stage=50,
+        output_relu=False,
+        batch_size=128,
+        learning_rate=0.001,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.upper_threshold = upper_threshold
+        self.lower_threshold = lower_threshold
+        self.threshold_rate = threshold_rate
+        self.steps_per_stage = steps_per_stage
+        self.output_relu = output_relu
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _network_options(self):
+        return {"output_batch_norm": True, "output_relu": self.output_relu}
+
+    def _check_params(self):
+        super()._check_params()
+        if self.lower_threshold >= self.upper_threshold:
+            raise ValueError(
+                f"lower_threshold={self.lower_threshold} must be smaller than "
+                f"upper_threshold={self.upper_threshold}."
+            )
+
+    def _fit(self, data, rng, generator):
+        self._check_enough_samples(data)
+        progress = self._progress()
+        network = self._network(data.n_features, generator, data.device)
+        optimizer = torch.optim.RMSprop(network.parameters(), lr=self.learning_rate)
+        step = make_dac_step(network, optimizer)
+        schedule = threshold_schedule(
+            self.upper_threshold, self.lower_threshold, self.threshold_rate
+        )
+        batch_size = min(self.batch_size, data.n_samples)
+        steps = self.steps_per_stage
+        if steps == "epoch":
+            steps = data.n_samples // batch_size
+        upper = torch.zeros((), device=data.device)
+        lower = torch.zeros((), device=data.device)
+
+        def before_stage(stage):
+            upper.fill_(schedule[stage][0])
+            lower.fill_(schedule[stage][1])
+
+        def after_stage(stage, terms):
+            if stage_is_due(self.verbose, stage + 1, len(schedule)):
+                u, l = schedule[stage]
+                progress.message(
+                    f"stage {stage + 1}/{len(schedule)} (u={u:.3f}, l={l:.3f}): "
+                    f"loss {terms[0]:.4f}, positive pairs {terms[1]:.2%}, "
+                    f"negative pairs {terms[2]:.2%}"
+                )
+
+        network.train()
+        terms = train_in_stages(
+            step,
+            data,
+            fixed_size_batches(data.n_samples, batch_size, generator, data.device),
+            n_stages=len(schedule),
+            steps_per_stage=steps,
+            batch_inputs=lambda index: (upper, lower),
+            before_stage=before_stage,
+            after_stage=after_stage,
+        )
+        labels = self._training_labels(network, data)
+        network.requires_grad_(False)
+        self.network_ = network
+        self.labels_ = labels
+        self.n_iter_ = len(schedule) * steps
+        self.history_ = {
+            "upper_threshold": [u for u, _ in schedule],
+            "lower_threshold": [l for _, l in schedule],
+            "loss": [float(t[0]) for t in terms],
+            "positive_fraction": [float(t[1]) for t in terms],
+            "negative_fraction": [float(t[2]) for t in terms],
+        }
