@@ -28,7 +28,7 @@ from deepcluster_sk import AutoencoderKMeans, DECClusterer
 from deepcluster_sk.metrics import cluster_accuracy
 
 #: The small-data setting documented in README.md.
-SMALL_DATA = dict(hidden_dims=(256, 256, 512), batch_size=64)
+SMALL_DATA = dict(hidden_dims=(128, 128, 256), batch_size=32, pretrain_learning_rate=3e-3)
 
 METHODS = {
     "KMeans(n_init=20)": lambda seed: KMeans(10, n_init=20, random_state=seed),

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepcluster_sk import DACClusterer
 from deepcluster_sk._dac import (
@@ -35,25 +34,6 @@ FAST = dict(
 )
 #: Enough steps to separate the three blobs (4 of 5 seeds exactly).
 FIT = dict(hidden_dims=(32, 32), steps_per_stage=10, batch_size=64, random_state=0)
-
-_PREDICT_PROBA_IS_NOT_A_CLASSIFIER = (
-    "The sparse-container check assumes that an estimator with predict_proba "
-    "is a classifier and reads tags.classifier_tags, which is None for a "
-    "clusterer (AttributeError inside the check). Sparse input is tested in "
-    "test_dac.py::test_sparse_input_matches_dense."
-)
-
-
-@parametrize_with_checks(
-    [DACClusterer(n_clusters=3, **FAST)],
-    expected_failed_checks=lambda est: {
-        "check_estimator_sparse_array": _PREDICT_PROBA_IS_NOT_A_CLASSIFIER,
-        "check_estimator_sparse_matrix": _PREDICT_PROBA_IS_NOT_A_CLASSIFIER,
-    },
-)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
-
 
 @pytest.fixture(scope="module")
 def fitted(blobs):

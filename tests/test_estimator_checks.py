@@ -2,7 +2,15 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from deepcluster_sk import AutoencoderKMeans, DECClusterer
+from test_dac import FAST as FAST_DAC
+from test_imsat import FAST as FAST_IMSAT
+
+from deepcluster_sk import (
+    AutoencoderKMeans,
+    DACClusterer,
+    DECClusterer,
+    IMSATClusterer,
+)
 
 # Small networks and budgets: the checks fit dozens of times on tiny data,
 # and the contract does not depend on the size of the network.
@@ -12,7 +20,8 @@ _PREDICT_PROBA_IS_NOT_A_CLASSIFIER = (
     "The sparse-container check assumes that an estimator with predict_proba "
     "is a classifier and reads tags.classifier_tags, which is None for a "
     "clusterer (AttributeError inside the check). Sparse fit, predict and "
-    "predict_proba are tested in test_dec.py::test_sparse_input_matches_dense."
+    "predict_proba are tested in each estimator's test module "
+    "(test_sparse_input_matches_dense)."
 )
 
 
@@ -29,6 +38,8 @@ def _expected_failed_checks(estimator):
     [
         DECClusterer(**FAST, max_iter=40, update_interval=10, n_init=3),
         AutoencoderKMeans(**FAST, n_init=3),
+        IMSATClusterer(n_clusters=3, **FAST_IMSAT),
+        DACClusterer(n_clusters=3, **FAST_DAC),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

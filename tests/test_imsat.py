@@ -8,7 +8,6 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from deepcluster_sk import IMSATClusterer
 from deepcluster_sk._data import TrainingData
@@ -31,25 +30,6 @@ from deepcluster_sk.metrics import cluster_accuracy
 FAST = dict(hidden_dims=(16,), n_epochs=3, batch_size=32, random_state=0)
 #: Enough epochs to separate the three blobs.
 FIT = dict(FAST, n_epochs=20)
-
-_PREDICT_PROBA_IS_NOT_A_CLASSIFIER = (
-    "The sparse-container check assumes that an estimator with predict_proba "
-    "is a classifier and reads tags.classifier_tags, which is None for a "
-    "clusterer (AttributeError inside the check). Sparse input is tested in "
-    "test_imsat.py::test_sparse_input_matches_dense."
-)
-
-
-@parametrize_with_checks(
-    [IMSATClusterer(n_clusters=3, **FAST)],
-    expected_failed_checks=lambda est: {
-        "check_estimator_sparse_array": _PREDICT_PROBA_IS_NOT_A_CLASSIFIER,
-        "check_estimator_sparse_matrix": _PREDICT_PROBA_IS_NOT_A_CLASSIFIER,
-    },
-)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
-
 
 @pytest.fixture(scope="module")
 def fitted(blobs):
