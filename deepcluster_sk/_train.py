@@ -5,11 +5,13 @@ on the device and returns the loss as a tensor, so the loop never forces a
 host-device synchronisation per batch.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from ._cuda_graphs import cuda_graphed_step
 from ._dec_math import kl_divergence, log_soft_assignment, target_distribution
 
 
@@ -44,29 +46,56 @@ def make_autoencoder_step(autoencoder, optimizer):
     return step
 
 
-def make_adam(params, learning_rate):
-    """Adam, fused into one kernel per step where this PyTorch supports it.
+def make_adam(params, learning_rate, device=None):
+    """Adam in its fastest form that this PyTorch supports on ``device``.
 
     The fused implementation halves the step time of a small MLP on a CPU
-    (measured in ``benchmarks/``); older PyTorch versions fall back to the
-    default implementation.
+    (see ``benchmarks/``). On CUDA the optimizer is also *capturable*, with
+    its learning rate as a device tensor, so that a CUDA graph can replay
+    its steps while :class:`CosineSchedule` changes the rate in place.
+    Older PyTorch versions fall back to the plain implementation.
     """
     params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=learning_rate, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=learning_rate)
+    attempts = [dict(lr=learning_rate, fused=True)]
+    if device is not None and torch.device(device).type == "cuda":
+        tensor_lr = torch.tensor(float(learning_rate), device=device)
+        attempts[:0] = [
+            dict(lr=tensor_lr, fused=True, capturable=True),
+            dict(lr=tensor_lr, capturable=True),
+        ]
+    for kwargs in attempts:
+        try:
+            return torch.optim.Adam(params, **kwargs)
+        except (RuntimeError, TypeError, ValueError):
+            continue
+    return torch.optim.Adam(params, lr=learning_rate)
 
 
-def cosine_lr_schedule(optimizer, n_steps, final_fraction):
-    """Cosine decay of the learning rate to ``final_fraction`` of its start."""
+class CosineSchedule:
+    """Cosine decay of the learning rate to ``final_fraction`` of its start.
 
-    def factor(step):
-        progress = min(step / max(n_steps, 1), 1.0)
-        cosine = 0.5 * (1.0 + torch.cos(torch.tensor(torch.pi * progress)).item())
-        return final_fraction + (1.0 - final_fraction) * cosine
+    A tensor learning rate is updated in place, so a captured CUDA graph
+    reads the new value at its next replay; a float one is replaced.
+    """
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    def __init__(self, optimizer, n_steps, final_fraction):
+        self.optimizer = optimizer
+        self.n_steps = max(n_steps, 1)
+        self.final_fraction = final_fraction
+        self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        self.count = 0
+
+    def step(self):
+        """Advance one step and set the learning rate of every group."""
+        self.count += 1
+        progress = min(self.count / self.n_steps, 1.0)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        factor = self.final_fraction + (1.0 - self.final_fraction) * cosine
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(base * factor)
+            else:
+                group["lr"] = base * factor
 
 
 def pretrain_autoencoder(
@@ -81,7 +110,8 @@ def pretrain_autoencoder(
 ):
     """Train ``autoencoder`` end to end on squared reconstruction error.
 
-    Adam with a cosine learning-rate decay over all steps.
+    Adam with a cosine learning-rate decay over all steps. On CUDA every
+    full-size batch replays one captured CUDA graph of the step.
 
     Parameters
     ----------
@@ -102,10 +132,13 @@ def pretrain_autoencoder(
         Mean reconstruction loss of each epoch.
     """
     autoencoder.train()
-    optimizer = make_adam(autoencoder.parameters(), learning_rate)
+    optimizer = make_adam(autoencoder.parameters(), learning_rate, data.device)
     steps_per_epoch = -(-data.n_samples // batch_size)
-    scheduler = cosine_lr_schedule(optimizer, n_epochs * steps_per_epoch, 0.05)
-    step = make_autoencoder_step(autoencoder, optimizer)
+    scheduler = CosineSchedule(optimizer, n_epochs * steps_per_epoch, 0.05)
+    step = cuda_graphed_step(
+        make_autoencoder_step(autoencoder, optimizer),
+        [_full_batch(data, batch_size, data.n_features)],
+    )
     losses = []
     for epoch in range(n_epochs):
         total = torch.zeros((), device=data.device)
@@ -119,6 +152,13 @@ def pretrain_autoencoder(
             on_epoch(epoch, n_epochs, losses[-1])
     autoencoder.eval()
     return losses
+
+
+def _full_batch(data, batch_size, width):
+    """An example of a full mini-batch: the shape a CUDA graph is captured for."""
+    return torch.empty(
+        min(batch_size, data.n_samples), width, dtype=torch.float32, device=data.device
+    )
 
 
 @torch.no_grad()
@@ -226,8 +266,12 @@ def self_train(
     if reconstruction_weight > 0:
         params += list(decoder.parameters())
     optimizer = torch.optim.SGD(params, lr=learning_rate, momentum=momentum)
-    step = make_dec_step(
-        encoder, decoder, centers, optimizer, alpha, reconstruction_weight
+    step = cuda_graphed_step(
+        make_dec_step(encoder, decoder, centers, optimizer, alpha, reconstruction_weight),
+        [
+            _full_batch(data, batch_size, data.n_features),
+            _full_batch(data, batch_size, centers.shape[0]),
+        ],
     )
     result = SelfTrainingResult(labels=None, n_iter=0)
     batches = endless_index_batches(data.n_samples, batch_size, generator, data.device)
