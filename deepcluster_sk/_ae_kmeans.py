@@ -30,6 +30,13 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         :class:`DECClusterer`.
     pretrain_learning_rate : float, default=1e-3
         Initial learning rate of Adam, decayed along a cosine.
+    pretrain : {"end_to_end", "layerwise"}, default="end_to_end"
+        ``"end_to_end"`` trains the whole autoencoder with Adam;
+        ``"layerwise"`` follows the DEC paper (greedy denoising layer pairs,
+        then fine-tuning, SGD), as in :class:`DECClusterer`.
+    pretrain_iterations : int or "auto", default="auto"
+        Mini-batch steps per stage of ``pretrain="layerwise"``; ``"auto"``
+        as in :class:`DECClusterer`.
     batch_size : int, default=256
         Mini-batch size.
     n_init : int, default=20
@@ -84,6 +91,8 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         n_components=10,
         pretrain_epochs="auto",
         pretrain_learning_rate=1e-3,
+        pretrain="end_to_end",
+        pretrain_iterations="auto",
         batch_size=256,
         n_init=20,
         device="auto",
@@ -95,6 +104,8 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self.n_components = n_components
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_learning_rate = pretrain_learning_rate
+        self.pretrain = pretrain
+        self.pretrain_iterations = pretrain_iterations
         self.batch_size = batch_size
         self.n_init = n_init
         self.device = device

@@ -23,8 +23,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._cuda_graphs import allow_tf32
 from ._data import TrainingData, iter_row_batches
 from ._device import inference_device, resolve_device
+from ._layerwise import (
+    LAYERWISE_INIT_STD,
+    LAYERWISE_LEARNING_RATE,
+    LAYERWISE_LR_STEP_FRACTION,
+    auto_layerwise_iterations,
+    pretrain_layerwise,
+)
 from ._nn import Autoencoder, reset_parameters
 from ._progress import ProgressPrinter
 from ._train import pretrain_autoencoder
@@ -33,7 +41,7 @@ from ._train import pretrain_autoencoder
 INFERENCE_BATCH_SIZE = {"cpu": 4096, "cuda": 65536}
 
 #: Autoencoder mini-batch steps that ``pretrain_epochs="auto"`` aims for.
-_AUTO_PRETRAIN_STEPS = 2000
+_AUTO_PRETRAIN_STEPS = 5000
 _AUTO_PRETRAIN_EPOCH_RANGE = (50, 1000)
 
 
@@ -122,7 +130,8 @@ class BaseDeepClusterer(
             )
         rng = check_random_state(self.random_state)
         generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
-        self._fit(TrainingData(X, device), rng, generator)
+        with allow_tf32(device):
+            self._fit(TrainingData(X, device), rng, generator)
 
     @abstractmethod
     def _fit(self, data, rng, generator):
@@ -208,6 +217,11 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             StrOptions({"auto"}),
         ],
         "pretrain_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "pretrain": [StrOptions({"end_to_end", "layerwise"})],
+        "pretrain_iterations": [
+            Interval(Integral, 0, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "n_init": [Interval(Integral, 1, None, closed="left")],
     }
 
@@ -222,12 +236,21 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     def _pretrained_autoencoder(self, data, generator, progress):
         """Build and pretrain the autoencoder; return it with its loss curve."""
         autoencoder = Autoencoder(data.n_features, self.hidden_dims, self.n_components)
-        reset_parameters(autoencoder, generator)
-        autoencoder.to(data.device)
+        if self.pretrain == "layerwise":
+            reset_parameters(autoencoder, generator, std=LAYERWISE_INIT_STD)
+            autoencoder.to(data.device)
+            losses = self._pretrain_layerwise(autoencoder, data, generator, progress)
+        else:
+            reset_parameters(autoencoder, generator)
+            autoencoder.to(data.device)
+            losses = self._pretrain_end_to_end(autoencoder, data, generator, progress)
+        return autoencoder, losses
+
+    def _pretrain_end_to_end(self, autoencoder, data, generator, progress):
         n_epochs = self.pretrain_epochs
         if n_epochs == "auto":
             n_epochs = auto_pretrain_epochs(data.n_samples, self.batch_size)
-        losses = pretrain_autoencoder(
+        return pretrain_autoencoder(
             autoencoder,
             data,
             n_epochs=n_epochs,
@@ -236,7 +259,23 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             generator=generator,
             on_epoch=progress.epoch,
         )
-        return autoencoder, losses
+
+    def _pretrain_layerwise(self, autoencoder, data, generator, progress):
+        n_iter = self.pretrain_iterations
+        if n_iter == "auto":
+            n_iter = auto_layerwise_iterations(data.n_samples, self.batch_size)
+        return pretrain_layerwise(
+            autoencoder,
+            data,
+            layer_iterations=n_iter,
+            finetune_iterations=n_iter,
+            batch_size=self.batch_size,
+            learning_rate=LAYERWISE_LEARNING_RATE,
+            lr_step=max(1, round(LAYERWISE_LR_STEP_FRACTION * n_iter)),
+            dropout=0.2,
+            generator=generator,
+            on_epoch=progress.epoch,
+        )
 
     def transform(self, X):
         """Embed ``X`` with the trained encoder.

@@ -1,0 +1,64 @@
+"""DEC's training curves: reconstruction loss, KL(P || Q) and label changes.
+
+Run:  python examples/training_curves.py                       # digits, fast
+      python examples/training_curves.py --data-dir ../shared/data/mnist \\
+          --subset 10000                                        # MNIST
+
+Fits DECClusterer with a progress bar (``verbose=1``; tqdm when installed)
+and plots ``history_``: the reconstruction loss per pretraining epoch, then
+per target update of self-training the DEC loss and the fraction of labels
+that changed (training stops when it falls below ``tol``). Needs matplotlib.
+"""
+
+import argparse
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+from deepcluster_sk import DECClusterer  # noqa: E402
+from deepcluster_sk.plotting import plot_history  # noqa: E402
+
+SMALL_DATA = dict(hidden_dims=(256, 256, 512), batch_size=64)
+
+
+def load(data_dir, subset):
+    """Digits, or MNIST from ``data_dir`` (a stratified subset if asked)."""
+    if data_dir is None:
+        X, _ = load_digits(return_X_y=True)
+        return X / 16.0, SMALL_DATA
+    from deepcluster_sk.datasets import load_mnist
+
+    X, y = load_mnist(data_dir)
+    if subset:
+        X, _, y, _ = train_test_split(X, y, train_size=subset, stratify=y, random_state=0)
+    return X, {}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=None, help="MNIST folder; digits if omitted")
+    parser.add_argument("--subset", type=int, default=None, help="MNIST digits to use")
+    parser.add_argument(
+        "--pretrain", choices=["end_to_end", "layerwise"], default="end_to_end"
+    )
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default="training_curves.png")
+    args = parser.parse_args()
+
+    X, params = load(args.data_dir, args.subset)
+    dec = DECClusterer(
+        10, **params, pretrain=args.pretrain, device=args.device, random_state=0,
+        verbose=1,
+    ).fit(X)
+    fig = plot_history(dec)
+    fig.suptitle(f"DEC training ({args.pretrain} pretraining), {X.shape[0]} samples")
+    fig.savefig(args.out, dpi=110)
+    print(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()
