@@ -21,7 +21,7 @@ from deepcluster_sk import DECClusterer
 from deepcluster_sk.metrics import cluster_accuracy
 
 #: The documented small-data setting of DECClusterer (see README.md).
-SMALL_DATA = dict(hidden_dims=(128, 128, 256), batch_size=32, pretrain_learning_rate=3e-3)
+SMALL_DATA = dict(hidden_dims=(128, 128, 256), batch_size=64, pretrain_learning_rate=3e-3)
 
 
 def main():
