@@ -20,6 +20,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils import skip_init
 
 from ._base import BaseDeepClusterer
 from ._nn import reset_parameters
@@ -56,6 +57,12 @@ class SoftmaxMLP(nn.Module):
         outputs do not start as the same distribution for every sample.
     output_relu : bool, default=False
         With ``output_batch_norm``, a ReLU after it, as in DAC's network.
+
+    Notes
+    -----
+    The linear layers start uninitialised, so building the network never
+    draws from the global RNG; :func:`build_softmax_mlp` initialises them
+    from a seeded generator.
     """
 
     def __init__(
@@ -70,13 +77,14 @@ class SoftmaxMLP(nn.Module):
         super().__init__()
         dims = [n_features, *hidden_dims]
         self.hidden = nn.ModuleList(
-            nn.Linear(n_in, n_out) for n_in, n_out in zip(dims[:-1], dims[1:])
+            skip_init(nn.Linear, n_in, n_out)
+            for n_in, n_out in zip(dims[:-1], dims[1:])
         )
         self.norms = nn.ModuleList(
             nn.BatchNorm1d(n_out) if batch_norm else nn.Identity()
             for n_out in hidden_dims
         )
-        self.output = nn.Linear(dims[-1], n_clusters)
+        self.output = skip_init(nn.Linear, dims[-1], n_clusters)
         self.output_norm = (
             nn.BatchNorm1d(n_clusters)
             if output_batch_norm

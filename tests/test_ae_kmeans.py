@@ -43,16 +43,3 @@ def test_history_and_iterations(fitted):
     assert len(fitted.history_["pretrain_loss"]) == FAST["pretrain_epochs"]
 
 
-def test_pickle_round_trip(fitted, blobs):
-    X, _ = blobs
-    restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
-    np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
-
-
-def test_bad_input(fitted, blobs):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="X has 2 features"):
-        fitted.predict(X[:, :2])
-    with pytest.raises(ValueError, match="n_samples=2 should be >= n_clusters=3"):
-        AutoencoderKMeans(n_clusters=3, **FAST).fit(X[:2])

@@ -120,48 +120,6 @@ def test_verbose_prints_the_thresholds_and_loss(blobs, capsys):
 # -- persistence ----------------------------------------------------------------
 
 
-def test_pickle_and_joblib_round_trip_give_identical_predictions(
-    fitted, blobs, tmp_path
-):
-    X, _ = blobs
-    expected = fitted.predict_proba(X)
-    restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(restored.predict_proba(X), expected)
-    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
-    path = tmp_path / "dac.joblib"
-    joblib.dump(fitted, path)
-    np.testing.assert_array_equal(joblib.load(path).predict_proba(X), expected)
-
-
-# -- bad input --------------------------------------------------------------------
-
-
-def test_nan_input_raises(blobs):
-    X, _ = blobs
-    X = X.copy()
-    X[3, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        DACClusterer(n_clusters=3, **FAST).fit(X)
-
-
-def test_fewer_samples_than_clusters_raises(blobs):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="n_samples=2"):
-        DACClusterer(n_clusters=3, **FAST).fit(X[:2])
-
-
-def test_bad_device_raises(blobs):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="device"):
-        DACClusterer(n_clusters=3, device="cuda:x", **FAST).fit(X)
-
-
-def test_wrong_number_of_features_at_predict_raises(fitted, blobs):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="features"):
-        fitted.predict_proba(np.hstack([X, X]))
-
-
 @pytest.mark.parametrize(
     "params, match",
     [

@@ -103,15 +103,6 @@ def test_same_seed_same_model_and_different_seed_different_model(blobs):
     assert not np.allclose(a, c.transform(X))
 
 
-def test_fitting_does_not_touch_the_global_torch_rng(blobs):
-    X, _ = blobs
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    DECClusterer(n_clusters=3, **FAST_DEC).fit(X)
-    np.testing.assert_array_equal(torch.rand(3), expected)
-
-
 def test_frozen_encoder_moves_only_the_centres(blobs):
     X, _ = blobs
     settings = {**FAST_DEC, "tol": 0.0}
@@ -158,34 +149,6 @@ def test_max_iter_that_is_not_a_multiple_of_the_interval(blobs):
     dec = DECClusterer(n_clusters=3, **settings).fit(X)
     assert dec.history_["iteration"] == [0, 10, 20, 25]
     np.testing.assert_array_equal(dec.labels_, dec.predict(X))
-
-
-@pytest.mark.parametrize("dump, load", [(pickle.dumps, pickle.loads), ("joblib", "joblib")])
-def test_pickle_round_trip_gives_identical_predictions(fitted, blobs, tmp_path, dump, load):
-    X, _ = blobs
-    if dump == "joblib":
-        path = tmp_path / "dec.joblib"
-        joblib.dump(fitted, path)
-        restored = joblib.load(path)
-    else:
-        restored = load(dump(fitted))
-    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
-    np.testing.assert_array_equal(restored.transform(X), fitted.transform(X))
-    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_model_saved_with_a_cuda_device_predicts_on_a_cpu_only_machine(fitted, blobs):
-    X, _ = blobs
-    # A model fitted with device="cuda" pickles with its modules on the CPU;
-    # unpickled where CUDA is missing, it warns and predicts on the CPU.
-    cuda_model = pickle.loads(pickle.dumps(fitted))
-    cuda_model.device = "cuda"
-    payload = pickle.dumps(cuda_model)
-    with pytest.warns(UserWarning, match="predicts there"):
-        restored = pickle.loads(payload)
-    assert next(restored.autoencoder_.parameters()).device.type == "cpu"
-    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
 
 
 def test_pipeline_with_scaler(blobs):
@@ -249,21 +212,6 @@ def test_fewer_samples_than_clusters(blobs):
         DECClusterer(n_clusters=6, **FAST_DEC).fit(X[:5])
 
 
-@pytest.mark.parametrize("device", ["tpu", "not a device", "mps", "cuda:x"])
-def test_unknown_device(blobs, device):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="device="):
-        DECClusterer(n_clusters=3, **FAST_DEC, device=device).fit(X)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
-def test_cuda_without_cuda(blobs, device):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="CUDA is not available"):
-        DECClusterer(n_clusters=3, **FAST_DEC, device=device).fit(X)
-
-
 def test_wrong_number_of_features_at_predict(fitted, blobs):
     X, _ = blobs
     for method in (fitted.predict, fitted.predict_proba, fitted.transform, fitted.score):
@@ -305,19 +253,6 @@ def test_failed_fit_leaves_the_estimator_unfitted(blobs):
     with pytest.raises(NotFittedError):
         check_is_fitted(dec)
     assert not hasattr(dec, "n_features_in_")
-
-
-def test_failure_inside_training_leaves_the_estimator_unfitted(blobs, monkeypatch):
-    X, _ = blobs
-    dec = DECClusterer(n_clusters=3, **FAST_DEC).fit(X)
-
-    def explode(*args, **kwargs):
-        raise RuntimeError("interrupted")
-
-    monkeypatch.setattr("deepcluster_sk._dec.self_train", explode)
-    with pytest.raises(RuntimeError, match="interrupted"):
-        dec.fit(X)
-    assert not [k for k in vars(dec) if k.endswith("_")]
 
 
 def test_unfitted_estimator_raises_not_fitted(blobs):

@@ -120,48 +120,6 @@ def test_sparse_input_matches_dense(blobs):
 # -- persistence ----------------------------------------------------------------
 
 
-def test_pickle_and_joblib_round_trip_give_identical_predictions(
-    fitted, blobs, tmp_path
-):
-    X, _ = blobs
-    expected = fitted.predict_proba(X)
-    restored = pickle.loads(pickle.dumps(fitted))
-    np.testing.assert_array_equal(restored.predict_proba(X), expected)
-    np.testing.assert_array_equal(restored.predict(X), fitted.predict(X))
-    path = tmp_path / "imsat.joblib"
-    joblib.dump(fitted, path)
-    np.testing.assert_array_equal(joblib.load(path).predict_proba(X), expected)
-
-
-# -- bad input --------------------------------------------------------------------
-
-
-def test_nan_input_raises(blobs):
-    X, _ = blobs
-    X = X.copy()
-    X[0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        IMSATClusterer(n_clusters=3, **FAST).fit(X)
-
-
-def test_fewer_samples_than_clusters_raises(blobs):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="n_samples=2"):
-        IMSATClusterer(n_clusters=3, **FAST).fit(X[:2])
-
-
-def test_bad_device_raises(blobs):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="device"):
-        IMSATClusterer(n_clusters=3, device="tpu", **FAST).fit(X)
-
-
-def test_wrong_number_of_features_at_predict_raises(fitted, blobs):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="features"):
-        fitted.predict(X[:, :-1])
-
-
 @pytest.mark.parametrize(
     "params, match",
     [
