@@ -83,12 +83,15 @@ def _deep(class_name, **params):
     return make
 
 
-def available_methods():
+def available_methods(autoencoder_params=None):
     """Every method this installation can run, in the order of the table.
 
     ``IMSATClusterer`` and ``DACClusterer`` are included when the installed
-    ``deepcluster_sk`` exports them.
+    ``deepcluster_sk`` exports them. ``autoencoder_params`` (e.g. a smaller
+    ``hidden_dims`` for a CPU run) override the defaults of the
+    autoencoder-based methods.
     """
+    ae = dict(autoencoder_params or {})
     methods = [
         Method(
             "kmeans",
@@ -115,15 +118,27 @@ def available_methods():
         ),
         Method(
             "ae-kmeans",
-            "AutoencoderKMeans, defaults",
-            _deep("AutoencoderKMeans"),
+            f"AutoencoderKMeans({_call(ae)})",
+            _deep("AutoencoderKMeans", **ae),
             True,
         ),
-        Method("dec", "DECClusterer, defaults", _deep("DECClusterer"), True),
+        Method(
+            "ae-kmeans-layerwise",
+            f"AutoencoderKMeans({_call(ae, pretrain='layerwise')})",
+            _deep("AutoencoderKMeans", **ae, pretrain="layerwise"),
+            True,
+        ),
+        Method("dec", f"DECClusterer({_call(ae)})", _deep("DECClusterer", **ae), True),
+        Method(
+            "dec-layerwise",
+            f"DECClusterer({_call(ae, pretrain='layerwise')})",
+            _deep("DECClusterer", **ae, pretrain="layerwise"),
+            True,
+        ),
         Method(
             "idec",
-            f"DECClusterer(reconstruction_weight={IDEC_RECONSTRUCTION_WEIGHT:g})",
-            _deep("DECClusterer", reconstruction_weight=IDEC_RECONSTRUCTION_WEIGHT),
+            f"DECClusterer({_call(ae, reconstruction_weight=IDEC_RECONSTRUCTION_WEIGHT)})",
+            _deep("DECClusterer", **ae, reconstruction_weight=IDEC_RECONSTRUCTION_WEIGHT),
             True,
         ),
     ]
@@ -133,6 +148,11 @@ def available_methods():
                 Method(name, f"{class_name}, defaults", _deep(class_name), True)
             )
     return {method.name: method for method in methods}
+
+
+def _call(params, **extra):
+    """``name=value, ...`` of the non-default parameters, for the table."""
+    return ", ".join(f"{k}={v!r}" for k, v in {**params, **extra}.items()) or "defaults"
 
 
 def parse_args(argv, method_names):
@@ -181,6 +201,19 @@ def parse_args(argv, method_names):
         default=method_names,
         metavar="METHOD",
         help=f"any of {', '.join(method_names)}",
+    )
+    parser.add_argument(
+        "--hidden-dims",
+        type=int,
+        nargs="+",
+        default=None,
+        help="encoder widths of the autoencoder methods (default: theirs)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="mini-batch size of the autoencoder methods (default: theirs)",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks") / "results")
     args = parser.parse_args(argv)
@@ -393,8 +426,13 @@ def write_report(report, out_dir):
 
 def main(argv=None):
     """Run the benchmark from the command line."""
-    methods = available_methods()
-    args = parse_args(argv, list(methods))
+    args = parse_args(argv, list(available_methods()))
+    autoencoder_params = {}
+    if args.hidden_dims is not None:
+        autoencoder_params["hidden_dims"] = tuple(args.hidden_dims)
+    if args.batch_size is not None:
+        autoencoder_params["batch_size"] = args.batch_size
+    methods = available_methods(autoencoder_params)
     device = resolve_device(args.device)
     X, y = load_mnist(args.data_dir)
     X, y = take_subset(X, y, args.subset, args.subset_method, args.subset_seed)
@@ -409,6 +447,7 @@ def main(argv=None):
             "subset_seed": args.subset_seed,
             "seeds": args.seeds,
             "methods": args.methods,
+            "autoencoder_params": {k: list(v) if isinstance(v, tuple) else v for k, v in autoencoder_params.items()},
         },
         "runs": [],
         "summary": [],
