@@ -19,27 +19,10 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 
 from deepcluster_sk import DECClusterer  # noqa: E402
 from deepcluster_sk.model_selection import generalizability_curve  # noqa: E402
-
-SMALL_DATA = dict(hidden_dims=(256, 256, 512), batch_size=64)
-
-
-def load(data_dir, subset):
-    """Digits, or MNIST from ``data_dir`` (a stratified subset if asked)."""
-    if data_dir is None:
-        X, y = load_digits(return_X_y=True)
-        return X / 16.0, y, SMALL_DATA
-    from deepcluster_sk.datasets import load_mnist
-
-    X, y = load_mnist(data_dir)
-    if subset:
-        X, _, y, _ = train_test_split(X, y, train_size=subset, stratify=y, random_state=0)
-    return X, y, {}
-
+from _common import load  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -50,7 +33,7 @@ def main():
     parser.add_argument("--out", default="choose_k.png")
     args = parser.parse_args()
 
-    X, y, params = load(args.data_dir, args.subset)
+    X, y, _, params = load(args.data_dir, args.subset)
     dec = DECClusterer(**params, device=args.device)
     curve = generalizability_curve(
         X, args.k, y=y, estimator=dec, validation_size=0.1, random_state=0

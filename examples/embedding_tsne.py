@@ -18,28 +18,11 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 
 from deepcluster_sk import DECClusterer  # noqa: E402
 from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 from deepcluster_sk.plotting import plot_embedding  # noqa: E402
-
-SMALL_DATA = dict(hidden_dims=(256, 256, 512), batch_size=64)
-
-
-def load(data_dir, subset):
-    """Digits, or MNIST from ``data_dir`` (a stratified subset if asked)."""
-    if data_dir is None:
-        X, y = load_digits(return_X_y=True)
-        return X / 16.0, y, SMALL_DATA
-    from deepcluster_sk.datasets import load_mnist
-
-    X, y = load_mnist(data_dir)
-    if subset:
-        X, _, y, _ = train_test_split(X, y, train_size=subset, stratify=y, random_state=0)
-    return X, y, {}
-
+from _common import load  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -50,7 +33,7 @@ def main():
     parser.add_argument("--out", default="embedding_tsne.png")
     args = parser.parse_args()
 
-    X, y, params = load(args.data_dir, args.subset)
+    X, y, _, params = load(args.data_dir, args.subset)
     dec = DECClusterer(10, **params, device=args.device, random_state=0)
     models = {
         "before: autoencoder + k-means": clone(dec).set_params(max_iter=0).fit(X),

@@ -15,31 +15,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 
 from deepcluster_sk import DECClusterer  # noqa: E402
 from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 from deepcluster_sk.plotting import plot_cluster_samples  # noqa: E402
+from _common import load  # noqa: E402
 
 #: Digits is small (1 797 images of 8 x 8): a narrower network and smaller
 #: batches than the paper's MNIST setting, as in examples/quickstart.py.
-SMALL_DATA = dict(hidden_dims=(256, 256, 512), batch_size=64)
-
-
-def load(data_dir, subset):
-    """Digits, or MNIST from ``data_dir`` (a stratified subset if asked)."""
-    if data_dir is None:
-        X, y = load_digits(return_X_y=True)
-        return X / 16.0, y, (8, 8), SMALL_DATA
-    from deepcluster_sk.datasets import load_mnist
-
-    X, y = load_mnist(data_dir)
-    if subset:
-        X, _, y, _ = train_test_split(X, y, train_size=subset, stratify=y, random_state=0)
-    return X, y, (28, 28), {}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None, help="MNIST folder; digits if omitted")

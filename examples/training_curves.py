@@ -16,27 +16,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 
 from deepcluster_sk import DECClusterer  # noqa: E402
 from deepcluster_sk.plotting import plot_history  # noqa: E402
-
-SMALL_DATA = dict(hidden_dims=(256, 256, 512), batch_size=64)
-
-
-def load(data_dir, subset):
-    """Digits, or MNIST from ``data_dir`` (a stratified subset if asked)."""
-    if data_dir is None:
-        X, _ = load_digits(return_X_y=True)
-        return X / 16.0, SMALL_DATA
-    from deepcluster_sk.datasets import load_mnist
-
-    X, y = load_mnist(data_dir)
-    if subset:
-        X, _, y, _ = train_test_split(X, y, train_size=subset, stratify=y, random_state=0)
-    return X, {}
-
+from _common import load  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -49,7 +32,7 @@ def main():
     parser.add_argument("--out", default="training_curves.png")
     args = parser.parse_args()
 
-    X, params = load(args.data_dir, args.subset)
+    X, _, _, params = load(args.data_dir, args.subset)
     dec = DECClusterer(
         10, **params, pretrain=args.pretrain, device=args.device, random_state=0,
         verbose=1,
