@@ -260,6 +260,10 @@ def self_train(
     -------
     SelfTrainingResult
     """
+    # Parameters that do not train get no gradients at all, not just no updates.
+    encoder.requires_grad_(train_encoder)
+    if decoder is not None:
+        decoder.requires_grad_(reconstruction_weight > 0)
     params = [centers]
     if train_encoder:
         params += list(encoder.parameters())
