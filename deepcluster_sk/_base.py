@@ -200,6 +200,46 @@ class BaseDeepClusterer(
         return tags
 
 
+class SoftAssignmentMixin:
+    """``predict_proba`` and ``predict`` for estimators with a soft assignment.
+
+    The estimator implements ``_log_proba(X)``: the log of its soft
+    assignment of validated ``X``, shape (n_samples, n_clusters).
+    """
+
+    def predict_proba(self, X):
+        """Soft assignment of each sample to each cluster.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters), dtype float32
+            Rows sum to 1; the class docstring says which distribution.
+        """
+        X = self._validate_predict_data(X)
+        return np.exp(self._log_proba(X))
+
+    def predict(self, X):
+        """Cluster of each sample: the argmax of its soft assignment.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster index of each sample.
+        """
+        X = self._validate_predict_data(X)
+        return self._log_proba(X).argmax(axis=1).astype(np.int64)
+
+
 class BaseAutoencoderClusterer(BaseDeepClusterer):
     """Base class of the estimators that cluster an autoencoder's embedding.
 

@@ -6,13 +6,13 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseAutoencoderClusterer
+from ._base import BaseAutoencoderClusterer, SoftAssignmentMixin
 from ._dec_math import kl_divergence, log_soft_assignment, target_distribution
 from ._kmeans import kmeans_centers
 from ._train import embed, self_train
 
 
-class DECClusterer(BaseAutoencoderClusterer):
+class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     """Deep Embedded Clustering (DEC).
 
     Learns a low-dimensional embedding with a fully connected autoencoder,
@@ -123,6 +123,9 @@ class DECClusterer(BaseAutoencoderClusterer):
 
     Notes
     -----
+    ``predict_proba`` returns the Student-t soft assignment ``q`` and
+    ``predict`` its argmax; ``transform`` returns the embedding.
+
     Training runs in float32. Data is copied to the training device once
     when it fits there; sparse input is densified batch by batch. A model
     fitted on a GPU pickles and predicts on a machine without one.
@@ -246,7 +249,7 @@ class DECClusterer(BaseAutoencoderClusterer):
             "label_change": result.label_changes,
         }
 
-    def _log_soft_assignment(self, X):
+    def _log_proba(self, X):
         encoder = self.autoencoder_.encoder
         device = next(encoder.parameters()).device
         centers = torch.from_numpy(self.cluster_centers_).to(device)
@@ -255,38 +258,6 @@ class DECClusterer(BaseAutoencoderClusterer):
             encoder,
             lambda rows: log_soft_assignment(encoder(rows), centers, self.alpha),
         )
-
-    def predict_proba(self, X):
-        """Student-t soft assignment ``q`` of each sample to each cluster.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        q : ndarray of shape (n_samples, n_clusters), dtype float32
-            Rows sum to 1.
-        """
-        X = self._validate_predict_data(X)
-        return np.exp(self._log_soft_assignment(X))
-
-    def predict(self, X):
-        """Cluster of each sample: the argmax of its soft assignment.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Cluster index of each sample.
-        """
-        X = self._validate_predict_data(X)
-        return self._log_soft_assignment(X).argmax(axis=1).astype(np.int64)
 
     def score(self, X, y=None):
         """Negative DEC loss on ``X``: ``-KL(P || Q)`` per sample.
@@ -316,6 +287,6 @@ class DECClusterer(BaseAutoencoderClusterer):
         score : float
         """
         X = self._validate_predict_data(X)
-        log_q = torch.from_numpy(self._log_soft_assignment(X)).double()
+        log_q = torch.from_numpy(self._log_proba(X)).double()
         p = target_distribution(log_q.exp())
         return -float(kl_divergence(p, log_q)) / X.shape[0]

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import skip_init
 
-from ._base import BaseDeepClusterer
+from ._base import BaseDeepClusterer, SoftAssignmentMixin
 from ._nn import reset_parameters
 
 #: Added inside logarithms of probabilities, as in the reference
@@ -234,7 +234,7 @@ def stage_is_due(verbose, done, total):
 # -- estimator base ----------------------------------------------------------
 
 
-class BaseSoftmaxClusterer(BaseDeepClusterer):
+class BaseSoftmaxClusterer(SoftAssignmentMixin, BaseDeepClusterer):
     """Base of the estimators whose network outputs ``p(y|x)`` directly.
 
     Subclasses set ``network_`` (a module mapping rows to logits) in
@@ -295,38 +295,6 @@ class BaseSoftmaxClusterer(BaseDeepClusterer):
         return self._map_batches(
             X, network, lambda rows: torch.log_softmax(network(rows), dim=1)
         )
-
-    def predict_proba(self, X):
-        """Soft assignment ``p(y|x)``: the network's softmax output.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_clusters), dtype float32
-            Rows sum to 1.
-        """
-        X = self._validate_predict_data(X)
-        return np.exp(self._log_proba(X))
-
-    def predict(self, X):
-        """Cluster of each sample: the argmax of ``p(y|x)``.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Cluster index of each sample.
-        """
-        X = self._validate_predict_data(X)
-        return self._log_proba(X).argmax(axis=1).astype(np.int64)
 
     def transform(self, X):
         """Soft assignment of ``X``, as a feature matrix for a pipeline.

@@ -1,6 +1,5 @@
 """Clustering metrics that scikit-learn does not provide."""
 
-import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import make_scorer
 from sklearn.metrics.cluster import contingency_matrix
