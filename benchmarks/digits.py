@@ -49,6 +49,7 @@ METHODS = {
 
 
 def evaluate(make_model, X, y, seeds):
+    """Fit ``make_model(seed)`` per seed; return ACC, NMI, ARI and fit seconds."""
     rows = []
     for seed in seeds:
         model = make_model(seed)

@@ -13,18 +13,19 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import sklearn
 import torch
+
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
-from sklearn.metrics import normalized_mutual_info_score
 
 from deepcluster_sk import DACClusterer, IMSATClusterer
-from deepcluster_sk.metrics import cluster_accuracy
+
+# Run as a script, benchmarks/ is on sys.path: one evaluation loop for both.
+from digits import evaluate  # noqa: E402, I001
 
 #: A smaller, faster IMSAT with a wider perturbation, tuned by hand on digits
 #: (seeds 0-2); the setting of the quality test in tests/test_imsat.py.
@@ -49,28 +50,6 @@ METHODS = {
         10, output_relu=True, device="cpu", random_state=seed
     ),
 }
-
-
-def evaluate(make_model, X, y, seeds):
-    rows = []
-    for seed in seeds:
-        model = make_model(seed)
-        start = time.perf_counter()
-        labels = model.fit_predict(X)
-        seconds = time.perf_counter() - start
-        rows.append(
-            dict(
-                acc=cluster_accuracy(y, labels),
-                nmi=normalized_mutual_info_score(y, labels),
-                seconds=seconds,
-            )
-        )
-        print(
-            f"  seed {seed}: "
-            + ", ".join(f"{k} {v:.3f}" for k, v in rows[-1].items()),
-            flush=True,
-        )
-    return rows
 
 
 def table(results, meta):

@@ -1,6 +1,5 @@
 """AutoencoderKMeans: k-means in a pretrained autoencoder's embedding."""
 
-import pickle
 
 import numpy as np
 import pytest

@@ -1,8 +1,9 @@
 """What every estimator of the package promises, tested once for all of them.
 
 Bad input raises a clear error, a failed fit leaves no fitted state, fitting
-never touches the global torch RNG, fitted models pickle (also through
-joblib) with identical predictions, and a Pipeline runs them.
+is reproducible and never touches the global torch RNG, sparse input gives
+the dense result, fitted models pickle (also through joblib) with identical
+predictions, and a Pipeline runs them.
 """
 
 import pickle
@@ -10,6 +11,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from conftest import FAST_DEC
 from sklearn.exceptions import NotFittedError
@@ -53,6 +55,31 @@ def _predictions(model, X):
     if hasattr(model, "predict_proba"):
         outputs["predict_proba"] = model.predict_proba(X)
     return outputs
+
+
+@each_estimator
+def test_same_seed_same_model_and_different_seed_different_model(estimator, blobs):
+    X, _ = blobs
+    a = _fresh(estimator).fit(X)
+    b = _fresh(estimator).fit(X)
+    c = _fresh(estimator, random_state=1).fit(X)
+    for name, values in _predictions(b, X).items():
+        np.testing.assert_array_equal(values, _predictions(a, X)[name], err_msg=name)
+    np.testing.assert_equal(b.history_, a.history_)
+    assert not np.allclose(c.transform(X), a.transform(X))
+
+
+@each_estimator
+def test_sparse_input_matches_dense(estimator, blobs):
+    X, _ = blobs
+    X = np.abs(X)
+    X[X < 1.0] = 0.0
+    dense = _fresh(estimator).fit(X)
+    sparse = _fresh(estimator).fit(sp.csr_matrix(X))
+    np.testing.assert_array_equal(sparse.labels_, dense.labels_)
+    expected = _predictions(dense, X)
+    for name, values in _predictions(sparse, sp.csr_matrix(X)).items():
+        np.testing.assert_allclose(values, expected[name], atol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("how", ["pickle", "joblib"])

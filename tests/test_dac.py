@@ -1,11 +1,8 @@
 """DACClusterer: the estimator contract, schedule, pair loss, inputs, persistence."""
 
-import pickle
 
-import joblib
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 
 from deepcluster_sk import DACClusterer
@@ -89,24 +86,6 @@ def test_epoch_stages_take_one_pass_per_threshold(blobs):
     model = DACClusterer(n_clusters=3, **{**FAST, "steps_per_stage": "epoch"}).fit(X)
     n_stages = len(model.history_["loss"])
     assert model.n_iter_ == n_stages * (len(X) // FAST["batch_size"])
-
-
-def test_same_random_state_gives_identical_models(blobs):
-    X, _ = blobs
-    a = DACClusterer(n_clusters=3, **FAST).fit(X)
-    b = DACClusterer(n_clusters=3, **FAST).fit(X)
-    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    assert a.history_ == b.history_
-
-
-def test_sparse_input_matches_dense(blobs):
-    X, _ = blobs
-    X = np.abs(X)
-    dense = DACClusterer(n_clusters=3, **FAST).fit(X)
-    sparse = DACClusterer(n_clusters=3, **FAST).fit(sp.csr_matrix(X))
-    np.testing.assert_allclose(
-        sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), atol=1e-5
-    )
 
 
 def test_verbose_prints_the_thresholds_and_loss(blobs, capsys):

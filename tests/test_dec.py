@@ -1,12 +1,8 @@
 """DECClusterer's behaviour: fitting, prediction, variants, inputs, persistence."""
 
-import pickle
 
-import joblib
 import numpy as np
 import pytest
-import scipy.sparse as sp
-import torch
 from conftest import FAST_DEC
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
@@ -80,27 +76,6 @@ def test_pandas_output_and_feature_names(blobs):
     Z = dec.fit(frame).transform(frame)
     np.testing.assert_array_equal(dec.feature_names_in_, frame.columns)
     assert list(Z.columns) == [f"decclusterer{i}" for i in range(4)]
-
-
-def test_sparse_input_matches_dense(blobs):
-    X, _ = blobs
-    X = np.abs(X)
-    X[X < 1.0] = 0.0
-    dense = DECClusterer(n_clusters=3, **FAST_DEC).fit(X)
-    sparse = DECClusterer(n_clusters=3, **FAST_DEC).fit(sp.csr_matrix(X))
-    np.testing.assert_array_equal(sparse.labels_, dense.labels_)
-    np.testing.assert_allclose(
-        sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), atol=1e-5
-    )
-
-
-def test_same_seed_same_model_and_different_seed_different_model(blobs):
-    X, _ = blobs
-    a = DECClusterer(n_clusters=3, **FAST_DEC).fit(X).transform(X)
-    b = DECClusterer(n_clusters=3, **FAST_DEC).fit(X).transform(X)
-    c = DECClusterer(n_clusters=3, **{**FAST_DEC, "random_state": 1}).fit(X)
-    np.testing.assert_array_equal(a, b)
-    assert not np.allclose(a, c.transform(X))
 
 
 def test_frozen_encoder_moves_only_the_centres(blobs):

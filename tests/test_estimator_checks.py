@@ -20,8 +20,8 @@ _PREDICT_PROBA_IS_NOT_A_CLASSIFIER = (
     "The sparse-container check assumes that an estimator with predict_proba "
     "is a classifier and reads tags.classifier_tags, which is None for a "
     "clusterer (AttributeError inside the check). Sparse fit, predict and "
-    "predict_proba are tested in each estimator's test module "
-    "(test_sparse_input_matches_dense)."
+    "predict_proba are tested in "
+    "tests/test_common.py::test_sparse_input_matches_dense."
 )
 
 

@@ -1,11 +1,8 @@
 """IMSATClusterer: the estimator contract, its loss terms, inputs, persistence."""
 
-import pickle
 
-import joblib
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 from sklearn.neighbors import NearestNeighbors
 
@@ -97,24 +94,6 @@ def test_fixed_eps_is_used_for_every_sample(blobs):
     X, _ = blobs
     model = IMSATClusterer(n_clusters=3, eps=0.3, **FAST).fit(X)
     np.testing.assert_allclose(model.eps_, 0.3)
-
-
-def test_same_random_state_gives_identical_models(blobs):
-    X, _ = blobs
-    a = IMSATClusterer(n_clusters=3, **FAST).fit(X)
-    b = IMSATClusterer(n_clusters=3, **FAST).fit(X)
-    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    assert a.history_ == b.history_
-
-
-def test_sparse_input_matches_dense(blobs):
-    X, _ = blobs
-    X = np.abs(X)
-    dense = IMSATClusterer(n_clusters=3, **FAST).fit(X)
-    sparse = IMSATClusterer(n_clusters=3, **FAST).fit(sp.csr_matrix(X))
-    np.testing.assert_allclose(
-        sparse.predict_proba(sp.csr_matrix(X)), dense.predict_proba(X), atol=1e-5
-    )
 
 
 # -- persistence ----------------------------------------------------------------
