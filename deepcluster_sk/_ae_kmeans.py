@@ -47,6 +47,10 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         Seeds weight initialisation, mini-batch order and k-means.
     verbose : int, default=0
         0 is silent; 1 prints progress about ten times per phase.
+    memory : str, joblib.Memory or None, default=None
+        Where to cache the pretrained autoencoder, as in
+        :class:`DECClusterer`: fits that differ only in ``n_clusters`` or
+        ``n_init`` train it once.
 
     Attributes
     ----------
@@ -98,6 +102,7 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         device="auto",
         random_state=None,
         verbose=0,
+        memory=None,
     ):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -111,10 +116,11 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.memory = memory
 
     def _fit(self, data, rng, generator):
         autoencoder, losses = self._pretrained_autoencoder(
-            data, generator, self._progress()
+            data, rng, self._progress()
         )
         embedding = embed(
             autoencoder.encoder, data, self._inference_batch_size(data.device)

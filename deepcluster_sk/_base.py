@@ -20,7 +20,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._cuda_graphs import allow_tf32
@@ -34,6 +34,7 @@ from ._layerwise import (
     pretrain_layerwise,
 )
 from ._nn import Autoencoder, reset_parameters
+from ._pretrain_cache import cache_key, pretrain_cache
 from ._progress import ProgressPrinter
 from ._train import pretrain_autoencoder
 
@@ -243,10 +244,24 @@ class SoftAssignmentMixin:
 class BaseAutoencoderClusterer(BaseDeepClusterer):
     """Base class of the estimators that cluster an autoencoder's embedding.
 
-    Adds the autoencoder's parameters, its pretraining and ``transform``
-    into the embedding. Subclasses set ``autoencoder_`` and
-    ``cluster_centers_`` (in the embedding) in ``_fit``.
+    Adds the autoencoder's parameters, its pretraining (cached through
+    ``memory``) and ``transform`` into the embedding. Subclasses set
+    ``autoencoder_`` and ``cluster_centers_`` (in the embedding) in
+    ``_fit``.
     """
+
+    #: The parameters that change the pretrained autoencoder, besides
+    #: ``random_state``: ``memory`` reuses a cached network only when these,
+    #: the data, the pretraining seed and the device type are the same.
+    _pretraining_params = (
+        "hidden_dims",
+        "n_components",
+        "pretrain",
+        "pretrain_epochs",
+        "pretrain_learning_rate",
+        "pretrain_iterations",
+        "batch_size",
+    )
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
@@ -263,6 +278,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             StrOptions({"auto"}),
         ],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "memory": [None, str, HasMethods(["cache"])],
     }
 
     def _check_params(self):
@@ -273,9 +289,50 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
                 f"{dims!r}."
             )
 
-    def _pretrained_autoencoder(self, data, generator, progress):
+    def _pretrained_autoencoder(self, data, rng, progress):
+        """The pretrained autoencoder and its loss curve, from the cache if any.
+
+        The pretraining seed is drawn from ``rng`` on a cache hit too, so
+        the numbers drawn after it, hence the fitted model, are the same
+        whether the network was loaded or trained.
+        """
+        seed = int(rng.randint(2**31 - 1))
+        cache = pretrain_cache(self.memory)
+        if cache is None:
+            return self._pretrain(data, seed, progress)
+        key = cache_key(data.source, self._pretraining_key(seed, data.device))
+        cached = cache.load(key)
+        if cached is None:
+            autoencoder, losses = self._pretrain(data, seed, progress)
+            cache.save(key, autoencoder.state_dict(), losses)
+            return autoencoder, losses
+        state_dict, losses = cached
+        autoencoder = self._autoencoder(data.n_features)
+        autoencoder.load_state_dict(state_dict)
+        progress.message("pretrained autoencoder loaded from the cache")
+        return autoencoder.to(data.device).eval(), losses
+
+    def _pretraining_key(self, seed, device):
+        """What the pretrained weights depend on, besides the data and versions.
+
+        With ``random_state=None`` the key holds no seed, so the network
+        pretrained first is reused, as ``Pipeline(memory=...)`` reuses a
+        fitted transformer; otherwise it holds the seed drawn from
+        ``random_state``, exact for an int and for a RandomState instance.
+        """
+        params = {name: getattr(self, name) for name in self._pretraining_params}
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        params["seed"] = None if self.random_state is None else seed
+        params["device_type"] = device.type
+        return params
+
+    def _autoencoder(self, n_features):
+        return Autoencoder(n_features, self.hidden_dims, self.n_components)
+
+    def _pretrain(self, data, seed, progress):
         """Build and pretrain the autoencoder; return it with its loss curve."""
-        autoencoder = Autoencoder(data.n_features, self.hidden_dims, self.n_components)
+        generator = torch.Generator().manual_seed(seed)
+        autoencoder = self._autoencoder(data.n_features)
         if self.pretrain == "layerwise":
             reset_parameters(autoencoder, generator, std=LAYERWISE_INIT_STD)
             autoencoder.to(data.device)

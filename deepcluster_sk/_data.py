@@ -48,10 +48,16 @@ class TrainingData:
         Validated float32 input.
     device : torch.device
         The device the model trains on.
+
+    Attributes
+    ----------
+    source : ndarray or scipy sparse matrix
+        ``X`` itself, e.g. to key a cache on the data.
     """
 
     def __init__(self, X, device):
         self.device = device
+        self.source = X
         self.n_samples, self.n_features = X.shape
         self._sparse = X.tocsr() if sp.issparse(X) else None
         self._dense = None

@@ -94,6 +94,22 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     verbose : int, default=0
         0 is silent; 1 prints progress about ten times per phase; 2 prints
         every epoch.
+    memory : str, joblib.Memory or None, default=None
+        Where to cache the pretrained autoencoder: a directory, or a
+        :class:`joblib.Memory` whose location is used. ``None`` caches
+        nothing. A later fit on the same data with the same ``hidden_dims``,
+        ``n_components``, ``pretrain``, ``pretrain_epochs``,
+        ``pretrain_learning_rate``, ``pretrain_iterations``, ``batch_size``
+        and ``random_state``, the same device type, number of torch threads
+        and package versions loads the network instead of training it, and
+        fits exactly the model it would have fitted without the cache. The
+        other parameters (``n_clusters``, ``alpha``, ``max_iter``, ...) do
+        not change pretraining, so a grid search over them pretrains once
+        per fold. With ``random_state=None`` every such fit reuses the
+        network pretrained first, as :class:`~sklearn.pipeline.Pipeline`
+        reuses a cached transformer; a ``RandomState`` instance hits the
+        cache when its state is the same (e.g. in clones of one estimator).
+        Processes may share the directory.
 
     Attributes
     ----------
@@ -185,6 +201,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         device="auto",
         random_state=None,
         verbose=0,
+        memory=None,
     ):
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -206,11 +223,12 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.memory = memory
 
     def _fit(self, data, rng, generator):
         progress = self._progress()
         autoencoder, pretrain_losses = self._pretrained_autoencoder(
-            data, generator, progress
+            data, rng, progress
         )
         inference_batch = self._inference_batch_size(data.device)
         embedding = embed(autoencoder.encoder, data, inference_batch)

@@ -7,6 +7,8 @@ the training set but not held-out data. With labels, the NMI curve shows
 where adding clusters stops helping.
 """
 
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -19,6 +21,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array
 
 from ._dec import DECClusterer
+from ._pretrain_cache import pretrain_cache
 
 __all__ = ["GeneralizabilityCurve", "generalizability_curve"]
 
@@ -83,6 +86,11 @@ def generalizability_curve(
     which ``G`` drops sharply. With labels ``y``, the NMI of the clusters
     predicted on all of ``X`` is returned too.
 
+    The autoencoder does not depend on ``k``, so it is pretrained once: the
+    fits after the first load it from ``estimator.memory``, or from a
+    temporary directory when the estimator caches nothing, and give exactly
+    the models they would have given alone.
+
     Parameters
     ----------
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -94,14 +102,16 @@ def generalizability_curve(
         Ground-truth labels, used only for the NMI curve.
     estimator : DECClusterer, default=None
         The model to clone for each ``k``; ``None`` uses ``DECClusterer()``
-        with its defaults.
+        with its defaults. Its ``memory``, if any, keeps the pretrained
+        autoencoder for later calls.
     validation_size : float or int, default=0.1
         The held-out share of ``X`` (a float in (0, 1)) or number of rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the split, and, when not None, every clone's ``random_state``
         (the same seed for every ``k``, so the curves compare like with
         like). When None, the clones keep the estimator's own
-        ``random_state``.
+        ``random_state``; if that is None too, they share one randomly
+        initialised pretrained autoencoder.
 
     Returns
     -------
@@ -160,15 +170,16 @@ def generalizability_curve(
     base = DECClusterer() if estimator is None else estimator
     seed = None if random_state is None else int(rng.randint(2**31 - 1))
     train_loss, val_loss, nmi = [], [], []
-    for k in ks:
-        model = clone(base).set_params(n_clusters=int(k))
-        if seed is not None:
-            model.set_params(random_state=seed)
-        model.fit(X_train)
-        train_loss.append(-model.score(X_train))
-        val_loss.append(-model.score(X_val))
-        if y is not None:
-            nmi.append(normalized_mutual_info_score(y, model.predict(X)))
+    with _pretraining_memory(base.memory) as memory:
+        for k in ks:
+            model = clone(base).set_params(n_clusters=int(k), memory=memory)
+            if seed is not None:
+                model.set_params(random_state=seed)
+            model.fit(X_train)
+            train_loss.append(-model.score(X_train))
+            val_loss.append(-model.score(X_val))
+            if y is not None:
+                nmi.append(normalized_mutual_info_score(y, model.predict(X)))
     train_loss = np.asarray(train_loss)
     val_loss = np.asarray(val_loss)
     return GeneralizabilityCurve(
@@ -178,6 +189,20 @@ def generalizability_curve(
         validation_loss=val_loss,
         nmi=None if y is None else np.asarray(nmi),
     )
+
+
+@contextmanager
+def _pretraining_memory(memory):
+    """``memory`` if it caches, else a temporary directory for this curve.
+
+    Either way every ``k`` after the first loads the autoencoder pretrained
+    for the first, which is what each fit would have trained.
+    """
+    if pretrain_cache(memory) is not None:
+        yield memory
+        return
+    with tempfile.TemporaryDirectory(prefix="deepcluster_sk-") as directory:
+        yield directory
 
 
 def _check_n_clusters_list(n_clusters_list):
