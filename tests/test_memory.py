@@ -153,7 +153,9 @@ def test_other_data_torch_threads_or_version_miss_the_cache(
 def test_random_state_instances_and_none(blobs, tmp_path, pretrainings):
     X, _ = blobs
     # Clones copy the RandomState, so they draw the same pretraining seed ...
-    shared = clone(DEC).set_params(memory=str(tmp_path), random_state=np.random.RandomState(0))
+    shared = clone(DEC).set_params(
+        memory=str(tmp_path), random_state=np.random.RandomState(0)
+    )
     clone(shared).fit(X)
     clone(shared).fit(X)
     assert len(pretrainings) == 1
@@ -320,7 +322,9 @@ def test_generalizability_curve_pretrains_once(blobs, pretrainings):
         assert alone.validation_loss[0] == curve.validation_loss[i]
 
 
-def test_generalizability_curve_uses_the_estimators_memory(blobs, tmp_path, pretrainings):
+def test_generalizability_curve_uses_the_estimators_memory(
+    blobs, tmp_path, pretrainings
+):
     X, _ = blobs
     dec = clone(DEC).set_params(memory=str(tmp_path))
     for _ in range(2):
