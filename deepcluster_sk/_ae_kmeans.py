@@ -6,7 +6,6 @@ import torch
 from ._base import BaseAutoencoderClusterer
 from ._dec_math import squared_distances
 from ._kmeans import kmeans_centers
-from ._train import embed
 
 
 class AutoencoderKMeans(BaseAutoencoderClusterer):
@@ -64,8 +63,10 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         The trained autoencoder.
     n_iter_ : int
         Pretraining epochs run.
-    history_ : dict of list
-        ``"pretrain_loss"``: mean reconstruction loss per epoch.
+    history_ : dict
+        ``"pretrain_loss"``: mean reconstruction loss per epoch, and
+        ``"stop_reason"``: ``"completed"``, as pretraining runs a fixed
+        number of epochs.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -75,6 +76,13 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     See Also
     --------
     DECClusterer : Refines this model's centres and encoder by self-training.
+
+    Notes
+    -----
+    Pretraining that diverges raises
+    :class:`~deepcluster_sk.exceptions.TrainingDivergedError` naming
+    ``pretrain_learning_rate``; an embedding with fewer distinct points than
+    ``n_clusters`` warns with :class:`~sklearn.exceptions.ConvergenceWarning`.
 
     Examples
     --------
@@ -122,9 +130,7 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         autoencoder, losses = self._pretrained_autoencoder(
             data, rng, self._progress()
         )
-        embedding = embed(
-            autoencoder.encoder, data, self._inference_batch_size(data.device)
-        )
+        embedding = self._training_embedding(autoencoder, data)
         centers, labels = kmeans_centers(
             embedding, self.n_clusters, self.n_init, int(rng.randint(2**31 - 1))
         )
@@ -136,7 +142,19 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self.labels_ = labels.astype(np.int64)
         self.inertia_ = float(inertia)
         self.n_iter_ = len(losses)
-        self.history_ = {"pretrain_loss": losses}
+        self.history_ = {"pretrain_loss": losses, "stop_reason": "completed"}
+
+    def _collapse_advice(self):
+        if self.pretrain == "layerwise":
+            remedy = 'pretrain="end_to_end"'
+        else:
+            remedy = (
+                f"a lower pretrain_learning_rate (now {self.pretrain_learning_rate})"
+            )
+        return (
+            "The autoencoder's embedding may have collapsed; try "
+            f"{remedy} or fewer clusters."
+        )
 
     def _squared_distances(self, X):
         encoder = self.autoencoder_.encoder

@@ -26,6 +26,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._cuda_graphs import allow_tf32
 from ._data import TrainingData, iter_row_batches
 from ._device import inference_device, resolve_device
+from ._diagnostics import (
+    check_finite_embedding,
+    check_float32_range,
+    lower,
+    warn_if_collapsed,
+)
 from ._layerwise import (
     LAYERWISE_INIT_STD,
     LAYERWISE_LEARNING_RATE,
@@ -36,7 +42,7 @@ from ._layerwise import (
 from ._nn import Autoencoder, reset_parameters
 from ._pretrain_cache import cache_key, pretrain_cache
 from ._progress import ProgressPrinter
-from ._train import pretrain_autoencoder
+from ._train import embed, pretrain_autoencoder
 
 #: Rows per batch when predicting or computing a full pass during training.
 INFERENCE_BATCH_SIZE = {"cpu": 4096, "cuda": 65536}
@@ -70,7 +76,9 @@ class BaseDeepClusterer(
     Not meant to be used directly. Subclasses implement ``_fit``, which gets
     validated data already wrapped for the training device, and set every
     fitted attribute at its end. A subclass with extra parameter checks that
-    ``_parameter_constraints`` cannot express overrides ``_check_params``.
+    ``_parameter_constraints`` cannot express overrides ``_check_params``;
+    one whose fit can merge clusters overrides ``_collapse_advice``, the
+    advice of the warning when ``labels_`` use fewer than ``n_clusters``.
     """
 
     _parameter_constraints: dict = {
@@ -124,7 +132,7 @@ class BaseDeepClusterer(
     def _validate_and_fit(self, X):
         self._check_params()
         device = resolve_device(self.device)
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32)
+        X = self._validate_float32(X, reset=True)
         if X.shape[0] < self.n_clusters:
             raise ValueError(
                 f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}."
@@ -133,6 +141,19 @@ class BaseDeepClusterer(
         generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
         with allow_tf32(device):
             self._fit(TrainingData(X, device), rng, generator)
+        warn_if_collapsed(self.labels_, self.n_clusters, self._collapse_advice())
+
+    def _validate_float32(self, X, reset):
+        """``validate_data``, then reject values float32 cannot hold, then cast.
+
+        Checked before the cast, which would turn them into infinities that
+        scikit-learn reports as if the input held some.
+        """
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=(np.float32, np.float64), reset=reset
+        )
+        check_float32_range(X)
+        return X.astype(np.float32, copy=False)
 
     @abstractmethod
     def _fit(self, data, rng, generator):
@@ -140,6 +161,10 @@ class BaseDeepClusterer(
 
     def _check_params(self):
         """Checks beyond ``_parameter_constraints``; raise ``ValueError``."""
+
+    def _collapse_advice(self):
+        """What to try when ``labels_`` use fewer than ``n_clusters`` clusters."""
+        return "Try fewer clusters."
 
     def _discard_fitted_state(self):
         fitted = [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]
@@ -156,9 +181,7 @@ class BaseDeepClusterer(
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
-        return validate_data(
-            self, X, accept_sparse="csr", dtype=np.float32, reset=False
-        )
+        return self._validate_float32(X, reset=False)
 
     def _module_device(self, module):
         return next(module.parameters()).device
@@ -355,6 +378,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             learning_rate=self.pretrain_learning_rate,
             generator=generator,
             on_epoch=progress.epoch,
+            advice=self._pretraining_advice(),
         )
 
     def _pretrain_layerwise(self, autoencoder, data, generator, progress):
@@ -372,7 +396,30 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             dropout=0.2,
             generator=generator,
             on_epoch=progress.epoch,
+            advice=self._pretraining_advice(),
         )
+
+    def _pretraining_advice(self):
+        """What to change when pretraining diverges."""
+        if self.pretrain == "layerwise":
+            return (
+                "layer-wise pretraining has a fixed learning rate: scale the "
+                "data, e.g. with sklearn.preprocessing.StandardScaler, or use "
+                'pretrain="end_to_end"'
+            )
+        return lower("pretrain_learning_rate", self.pretrain_learning_rate)
+
+    def _training_embedding(self, autoencoder, data):
+        """The embedding of the training data, checked to be finite.
+
+        A diverged autoencoder is reported as such here, before k-means
+        would report its NaN as missing values in the input.
+        """
+        embedding = embed(
+            autoencoder.encoder, data, self._inference_batch_size(data.device)
+        )
+        check_finite_embedding(embedding, "pretraining", self._pretraining_advice())
+        return embedding
 
     def transform(self, X):
         """Embed ``X`` with the trained encoder.

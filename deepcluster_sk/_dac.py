@@ -192,11 +192,12 @@ class DACClusterer(BaseSoftmaxClusterer):
         output.
     n_iter_ : int
         Mini-batch steps run.
-    history_ : dict of list
+    history_ : dict
         Per stage: ``"upper_threshold"`` and ``"lower_threshold"``, and the
         means over its mini-batches of ``"loss"``, ``"positive_fraction"``
         and ``"negative_fraction"`` (fractions of the pairs of a batch
-        selected as positive and negative).
+        selected as positive and negative). ``"stop_reason"``:
+        ``"completed"``, as training runs the whole threshold schedule.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -218,6 +219,12 @@ class DACClusterer(BaseSoftmaxClusterer):
     :meth:`IMSATClusterer.score`, so the two compare. The loss is the sum
     over selected pairs divided by all off-diagonal pairs of the batch, so
     its scale follows how many pairs are selected.
+
+    Training that diverges (a loss that is no longer finite, or weights
+    whose norm grows more than 10 000-fold) raises
+    :class:`~deepcluster_sk.exceptions.TrainingDivergedError` naming
+    ``learning_rate``; ``labels_`` that use fewer than ``n_clusters``
+    clusters warn with :class:`~sklearn.exceptions.ConvergenceWarning`.
 
     References
     ----------
@@ -326,6 +333,7 @@ class DACClusterer(BaseSoftmaxClusterer):
             batch_inputs=lambda index: (upper, lower),
             before_stage=before_stage,
             after_stage=after_stage,
+            monitor=self._divergence_monitor(network, "stage"),
         )
         labels = self._training_labels(network, data)
         network.requires_grad_(False)
@@ -338,4 +346,5 @@ class DACClusterer(BaseSoftmaxClusterer):
             "loss": [float(t[0]) for t in terms],
             "positive_fraction": [float(t[1]) for t in terms],
             "negative_fraction": [float(t[2]) for t in terms],
+            "stop_reason": "completed",
         }

@@ -8,8 +8,9 @@ from sklearn.utils._param_validation import Interval
 
 from ._base import BaseAutoencoderClusterer, SoftAssignmentMixin
 from ._dec_math import kl_divergence, log_soft_assignment, target_distribution
+from ._diagnostics import lower, warn_if_not_converged
 from ._kmeans import kmeans_centers
-from ._train import embed, self_train
+from ._train import self_train
 
 
 class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
@@ -122,11 +123,13 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         embedding.
     n_iter_ : int
         Self-training steps run.
-    history_ : dict of list
+    history_ : dict
         ``"pretrain_loss"``: mean reconstruction loss per pretraining epoch.
         Per target update of self-training: ``"iteration"``, ``"kl_loss"``
         (``KL(P||Q)`` per sample over the training data) and
         ``"label_change"`` (fraction of changed labels, NaN at the first).
+        ``"stop_reason"``: why self-training stopped, ``"converged"`` (fewer
+        than ``tol`` of the labels changed) or ``"max_iter"``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -145,6 +148,13 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     Training runs in float32. Data is copied to the training device once
     when it fits there; sparse input is densified batch by batch. A model
     fitted on a GPU pickles and predicts on a machine without one.
+
+    A phase that diverges (its loss or weights run away) raises
+    :class:`~deepcluster_sk.exceptions.TrainingDivergedError` naming the
+    learning rate to lower. A fit whose ``labels_`` use fewer than
+    ``n_clusters`` clusters, or whose self-training reaches ``max_iter``
+    while more than ``tol`` of the labels still change, warns with
+    :class:`~sklearn.exceptions.ConvergenceWarning`.
 
     References
     ----------
@@ -231,7 +241,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             data, rng, progress
         )
         inference_batch = self._inference_batch_size(data.device)
-        embedding = embed(autoencoder.encoder, data, inference_batch)
+        embedding = self._training_embedding(autoencoder, data)
         centers, _ = kmeans_centers(
             embedding, self.n_clusters, self.n_init, int(rng.randint(2**31 - 1))
         )
@@ -253,8 +263,11 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             reconstruction_weight=self.reconstruction_weight,
             inference_batch_size=inference_batch,
             on_update=progress.update,
+            advice=lower("learning_rate", self.learning_rate),
         )
         progress.close()
+        if result.stop_reason == "max_iter":
+            warn_if_not_converged(result.label_changes[-1], self.max_iter, self.tol)
         autoencoder.requires_grad_(False)
         self.autoencoder_ = autoencoder
         self.cluster_centers_ = centers.detach().cpu().numpy()
@@ -265,7 +278,15 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             "iteration": result.iterations,
             "kl_loss": result.kl_losses,
             "label_change": result.label_changes,
+            "stop_reason": result.stop_reason,
         }
+
+    def _collapse_advice(self):
+        return (
+            f"Self-training may have merged clusters; try a lower learning_rate (now "
+            f"{self.learning_rate}), reconstruction_weight > 0 (IDEC) or fewer "
+            "clusters."
+        )
 
     def _log_proba(self, X):
         encoder = self.autoencoder_.encoder

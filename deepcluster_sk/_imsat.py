@@ -223,11 +223,12 @@ class IMSATClusterer(BaseSoftmaxClusterer):
         ``augmentation=None``).
     n_iter_ : int
         Epochs run.
-    history_ : dict of list
+    history_ : dict
         Mean over each epoch's mini-batches of ``"loss"`` (the objective),
         ``"sat_loss"`` (``R_SAT``, 0 without augmentation),
         ``"conditional_entropy"`` (``H(Y|X)``) and ``"marginal_entropy"``
-        (``H(Y)`` on a batch), in nats.
+        (``H(Y)`` on a batch), in nats; ``"stop_reason"``: ``"completed"``,
+        as training runs a fixed number of epochs.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -248,6 +249,12 @@ class IMSATClusterer(BaseSoftmaxClusterer):
     on the scale of ``X``: the paper's MNIST pixels lie in [-1, 1]. Training
     runs in float32; a model fitted on a GPU pickles and predicts on a
     machine without one.
+
+    Training that diverges (a loss that is no longer finite, or weights
+    whose norm grows more than 10 000-fold) raises
+    :class:`~deepcluster_sk.exceptions.TrainingDivergedError` naming
+    ``learning_rate``; ``labels_`` that use fewer than ``n_clusters``
+    clusters warn with :class:`~sklearn.exceptions.ConvergenceWarning`.
 
     References
     ----------
@@ -372,6 +379,7 @@ class IMSATClusterer(BaseSoftmaxClusterer):
             steps_per_stage=data.n_samples // min(self.batch_size, data.n_samples),
             batch_inputs=None if self.augmentation is None else batch_inputs,
             after_stage=after_epoch,
+            monitor=self._divergence_monitor(network, "epoch"),
         )
         labels = self._training_labels(network, data)
         network.requires_grad_(False)
@@ -383,3 +391,11 @@ class IMSATClusterer(BaseSoftmaxClusterer):
             key: [float(epoch_terms[i]) for epoch_terms in terms]
             for i, key in enumerate(_HISTORY_KEYS)
         }
+        self.history_["stop_reason"] = "completed"
+
+    def _collapse_advice(self):
+        return (
+            f"Try a lower learning_rate (now {self.learning_rate}), a larger "
+            f"marginal_weight (now {self.marginal_weight}), which favours "
+            "balanced clusters, or fewer clusters."
+        )

@@ -9,11 +9,13 @@ on all 70 000 MNIST digits.
 """
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 
 #: Elements of the (rows, centres, features) difference tensor that one chunk
 #: of :func:`squared_distances_chunked` may materialise (64 MiB in float32).
@@ -268,7 +270,9 @@ def kmeans_centers(embedding, n_clusters, n_init, random_state):
     """Cluster an embedding with k-means and return its centres and labels.
 
     A CUDA embedding is clustered on its GPU with :func:`torch_kmeans`; any
-    other goes to scikit-learn's :class:`~sklearn.cluster.KMeans` in float64.
+    other goes to scikit-learn's :class:`~sklearn.cluster.KMeans` in float64,
+    whose warning about fewer distinct clusters than ``n_clusters`` is
+    silenced: the estimators warn about their own labels.
 
     Parameters
     ----------
@@ -292,5 +296,11 @@ def kmeans_centers(embedding, n_clusters, n_init, random_state):
         )
     Z = embedding.cpu().numpy().astype(np.float64)
     kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
-    labels = kmeans.fit_predict(Z)
+    with warnings.catch_warnings():
+        # Its "duplicate points in X" would be about the embedding, not the
+        # user's X; the estimators warn about too few clusters themselves.
+        warnings.filterwarnings(
+            "ignore", "Number of distinct clusters", ConvergenceWarning
+        )
+        labels = kmeans.fit_predict(Z)
     return kmeans.cluster_centers_.astype(np.float32), labels

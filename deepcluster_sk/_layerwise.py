@@ -14,6 +14,7 @@ Like :mod:`._train`, this module knows nothing of scikit-learn.
 import torch
 from torch import nn
 
+from ._diagnostics import DivergenceMonitor
 from ._train import endless_index_batches
 
 #: The paper's schedule: N(0, 0.01^2) weights, SGD divided by 10 after 40%
@@ -139,25 +140,38 @@ def _make_sgd_step(batch_loss, params, learning_rate, momentum, lr_step):
 
 
 class _EpochReporter:
-    """Average step losses over epochs counted across every stage."""
+    """Average step losses over epochs counted across every stage.
 
-    def __init__(self, steps_per_epoch, n_epochs, on_epoch):
+    Every stage is watched by its own
+    :class:`~deepcluster_sk._diagnostics.DivergenceMonitor`, whose error
+    gives ``advice``.
+    """
+
+    def __init__(self, steps_per_epoch, n_epochs, on_epoch, advice="scale the data"):
         self.steps_per_epoch = steps_per_epoch
         self.n_epochs = n_epochs
         self.on_epoch = on_epoch
+        self.advice = advice
         self.losses = []
 
-    def run(self, step, batches, iterations):
-        """Take ``iterations`` steps, one per batch, reporting every epoch."""
+    def run(self, step, batches, iterations, phase, params):
+        """Take ``iterations`` steps, one per batch, reporting every epoch.
+
+        ``phase`` names the stage in errors; ``params`` are the weights it
+        trains.
+        """
+        monitor = DivergenceMonitor(phase, self.advice, params)
         for start in range(0, iterations, self.steps_per_epoch):
             n_steps = min(self.steps_per_epoch, iterations - start)
             total = None
             for _ in range(n_steps):
                 loss = step(next(batches))
+                monitor.record_start(loss)
                 total = loss if total is None else total + loss
             self.losses.append(total.item() / n_steps)
             if self.on_epoch is not None:
                 self.on_epoch(len(self.losses) - 1, self.n_epochs, self.losses[-1])
+            monitor.check(len(self.losses), self.losses[-1])
 
 
 def _epochs(iterations, steps_per_epoch):
@@ -213,7 +227,8 @@ def train_layer_pair(
 
     params = [*enc_layer.parameters(), *dec_layer.parameters()]
     step = _make_sgd_step(denoising_loss, params, learning_rate, momentum, lr_step)
-    reporter.run(step, batches, iterations)
+    phase = f"layer-wise pretraining of layer pair {depth + 1}"
+    reporter.run(step, batches, iterations, phase, params)
 
 
 def finetune(
@@ -249,7 +264,7 @@ def finetune(
     step = _make_sgd_step(
         reconstruction_loss, params, learning_rate, momentum, lr_step
     )
-    reporter.run(step, batches, iterations)
+    reporter.run(step, batches, iterations, "layer-wise fine-tuning", params)
 
 
 def pretrain_layerwise(
@@ -265,6 +280,7 @@ def pretrain_layerwise(
     momentum=0.9,
     generator,
     on_epoch=None,
+    advice="scale the data",
 ):
     """Greedy layer-wise denoising pretraining, then end-to-end fine-tuning.
 
@@ -313,6 +329,8 @@ def pretrain_layerwise(
         Called as ``on_epoch(epoch, n_epochs, mean_loss)`` after every
         ``ceil(n_samples / batch_size)`` steps of a stage (the last chunk of
         a stage may be shorter). Epochs are counted across all stages.
+    advice : str, default="scale the data"
+        What the error says to change if a stage diverges.
 
     Returns
     -------
@@ -320,13 +338,19 @@ def pretrain_layerwise(
         Mean loss of each reported epoch, stage after stage: first the
         layer pairs from the input inwards (each on its own input's scale),
         then fine-tuning (on the input's scale).
+
+    Raises
+    ------
+    TrainingDivergedError
+        If the loss or the weights of a stage run away, checked at every
+        reported epoch; each stage is compared with its own start.
     """
     pairs = layer_pairs(autoencoder)
     steps_per_epoch = -(-data.n_samples // batch_size)
     n_epochs = len(pairs) * _epochs(layer_iterations, steps_per_epoch) + _epochs(
         finetune_iterations, steps_per_epoch
     )
-    reporter = _EpochReporter(steps_per_epoch, n_epochs, on_epoch)
+    reporter = _EpochReporter(steps_per_epoch, n_epochs, on_epoch, advice)
     batches = endless_index_batches(data.n_samples, batch_size, generator, data.device)
     autoencoder.train()
     for depth in range(len(pairs)):

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from torch.nn.utils import skip_init
 
 from ._base import BaseDeepClusterer, SoftAssignmentMixin
+from ._diagnostics import DivergenceMonitor, lower
 from ._nn import reset_parameters
 
 #: Added inside logarithms of probabilities, as in the reference
@@ -181,6 +182,7 @@ def train_in_stages(
     batch_inputs=None,
     before_stage=None,
     after_stage=None,
+    monitor=None,
 ):
     """Run ``n_stages`` stages of ``steps_per_stage`` calls of ``step``.
 
@@ -201,12 +203,20 @@ def train_in_stages(
     after_stage : callable or None
         Called as ``after_stage(stage, mean_terms)`` with the stage's mean
         loss terms as a list of floats.
+    monitor : DivergenceMonitor or None
+        Gets the terms of the first step and checks the mean terms of
+        every stage, counted from 1.
 
     Returns
     -------
     history : list of list of float
         Mean loss terms of each stage; the only host-device synchronisation
-        is one per stage.
+        is at the end of a stage.
+
+    Raises
+    ------
+    TrainingDivergedError
+        If ``monitor`` finds that training diverged.
     """
     history = []
     for stage in range(n_stages):
@@ -217,10 +227,14 @@ def train_in_stages(
             index = next(batches)
             extra = batch_inputs(index) if batch_inputs is not None else ()
             terms = step(data.take(index), *extra)
+            if monitor is not None:
+                monitor.record_start(terms)
             total = terms if total is None else total + terms
         history.append((total / steps_per_stage).tolist())
         if after_stage is not None:
             after_stage(stage, history[-1])
+        if monitor is not None:
+            monitor.check(stage + 1, history[-1])
     return history
 
 
@@ -278,6 +292,27 @@ class BaseSoftmaxClusterer(SoftAssignmentMixin, BaseDeepClusterer):
             generator,
             device,
             **self._network_options(),
+        )
+
+    def _divergence_monitor(self, network, unit):
+        """The monitor of :func:`train_in_stages` for ``network``.
+
+        The loss is only checked to be finite: IMSAT's is negative and
+        DAC's bounded, so neither grows when training diverges; the weights
+        do.
+        """
+        return DivergenceMonitor(
+            "training",
+            lower("learning_rate", self.learning_rate),
+            network.parameters(),
+            unit=unit,
+            loss_growth=False,
+        )
+
+    def _collapse_advice(self):
+        return (
+            f"Try a lower learning_rate (now {self.learning_rate}) or fewer "
+            "clusters."
         )
 
     @torch.no_grad()

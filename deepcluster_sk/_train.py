@@ -13,6 +13,7 @@ from torch import nn
 
 from ._cuda_graphs import cuda_graphed_step
 from ._dec_math import kl_divergence, log_soft_assignment, target_distribution
+from ._diagnostics import DivergenceMonitor
 
 
 def shuffled_index_batches(n_samples, batch_size, generator, device):
@@ -107,11 +108,14 @@ def pretrain_autoencoder(
     learning_rate,
     generator,
     on_epoch=None,
+    advice="lower the learning rate",
 ):
     """Train ``autoencoder`` end to end on squared reconstruction error.
 
     Adam with a cosine learning-rate decay over all steps. On CUDA every
-    full-size batch replays one captured CUDA graph of the step.
+    full-size batch replays one captured CUDA graph of the step. A
+    :class:`~deepcluster_sk._diagnostics.DivergenceMonitor` checks the loss
+    and the weights after every epoch.
 
     Parameters
     ----------
@@ -125,11 +129,18 @@ def pretrain_autoencoder(
         CPU generator for the batch order.
     on_epoch : callable or None
         Called as ``on_epoch(epoch, n_epochs, mean_loss)`` after each epoch.
+    advice : str, default="lower the learning rate"
+        What the error says to change if training diverges.
 
     Returns
     -------
     losses : list of float
         Mean reconstruction loss of each epoch.
+
+    Raises
+    ------
+    TrainingDivergedError
+        If the loss or the weights run away.
     """
     autoencoder.train()
     optimizer = make_adam(autoencoder.parameters(), learning_rate, data.device)
@@ -139,17 +150,21 @@ def pretrain_autoencoder(
         make_autoencoder_step(autoencoder, optimizer),
         [_full_batch(data, batch_size, data.n_features)],
     )
+    monitor = DivergenceMonitor("pretraining", advice, autoencoder.parameters())
     losses = []
     for epoch in range(n_epochs):
         total = torch.zeros((), device=data.device)
         for index in shuffled_index_batches(
             data.n_samples, batch_size, generator, data.device
         ):
-            total += step(data.take(index)) * index.numel()
+            loss = step(data.take(index))
+            monitor.record_start(loss)
+            total += loss * index.numel()
             scheduler.step()
         losses.append(total.item() / data.n_samples)
         if on_epoch is not None:
             on_epoch(epoch, n_epochs, losses[-1])
+        monitor.check(epoch + 1, losses[-1])
     autoencoder.eval()
     return losses
 
@@ -199,6 +214,9 @@ class SelfTrainingResult:
         Hard assignments at the last target update.
     n_iter : int
         Mini-batch steps taken.
+    stop_reason : str
+        ``"converged"`` when fewer than ``tol`` of the labels changed,
+        ``"max_iter"`` when the loop ran out of steps first.
     iterations, kl_losses, label_changes : list
         Per target update: the step count, ``KL(P||Q)`` per sample over the
         whole data, and the fraction of labels that changed since the
@@ -207,6 +225,7 @@ class SelfTrainingResult:
 
     labels: torch.Tensor
     n_iter: int
+    stop_reason: str = "max_iter"
     iterations: list = field(default_factory=list)
     kl_losses: list = field(default_factory=list)
     label_changes: list = field(default_factory=list)
@@ -238,6 +257,7 @@ def self_train(
     reconstruction_weight=0.0,
     inference_batch_size=8192,
     on_update=None,
+    advice="lower the learning rate",
 ):
     """DEC phase 2: minimise ``KL(P||Q)`` over the encoder and the centres.
 
@@ -255,10 +275,19 @@ def self_train(
     data : TrainingData
     on_update : callable or None
         Called as ``on_update(iteration, max_iter, kl, label_change)``.
+    advice : str, default="lower the learning rate"
+        What the error says to change if training diverges.
 
     Returns
     -------
     SelfTrainingResult
+
+    Raises
+    ------
+    TrainingDivergedError
+        If the KL divergence or the trained parameters stop being finite,
+        or the parameters' norm grows more than ``GROWTH_FACTOR``-fold;
+        checked at every target update.
     """
     # Parameters that do not train get no gradients at all, not just no updates.
     encoder.requires_grad_(train_encoder)
@@ -276,6 +305,9 @@ def self_train(
             _full_batch(data, batch_size, data.n_features),
             _full_batch(data, batch_size, centers.shape[0]),
         ],
+    )
+    monitor = DivergenceMonitor(
+        "self-training", advice, params, unit="iteration", loss_growth=False
     )
     result = SelfTrainingResult(labels=None, n_iter=0)
     batches = endless_index_batches(data.n_samples, batch_size, generator, data.device)
@@ -298,7 +330,11 @@ def self_train(
             result.label_changes.append(change)
             if on_update is not None:
                 on_update(iteration, max_iter, kl, change)
-            if change < tol or iteration >= max_iter:
+            monitor.check(iteration, kl)
+            if change < tol:
+                result.stop_reason = "converged"
+                break
+            if iteration >= max_iter:
                 break
             encoder.train(train_encoder)
         index = next(batches)

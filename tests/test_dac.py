@@ -48,14 +48,16 @@ def test_fit_sets_the_documented_attributes(fitted, blobs):
     assert fitted.labels_.dtype == np.int64
     assert fitted.n_features_in_ == X.shape[1]
     assert fitted.n_iter_ == n_stages * FIT["steps_per_stage"]
-    assert set(fitted.history_) == {
+    curves = {k: v for k, v in fitted.history_.items() if k != "stop_reason"}
+    assert set(curves) == {
         "upper_threshold",
         "lower_threshold",
         "loss",
         "positive_fraction",
         "negative_fraction",
     }
-    assert all(len(v) == n_stages for v in fitted.history_.values())
+    assert all(len(v) == n_stages for v in curves.values())
+    assert fitted.history_["stop_reason"] == "completed"
     assert isinstance(fitted.network_, torch.nn.Module)
     assert cluster_accuracy(y, fitted.labels_) > 0.95
 

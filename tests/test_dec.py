@@ -88,6 +88,10 @@ def test_frozen_encoder_moves_only_the_centres(blobs):
     assert not np.allclose(frozen.cluster_centers_, pretrained.cluster_centers_)
 
 
+# The tiny budget's IDEC merges two blobs; only which weights train matters here.
+@pytest.mark.filterwarnings(
+    "ignore:Number of distinct clusters:sklearn.exceptions.ConvergenceWarning"
+)
 def test_reconstruction_weight_trains_the_decoder_and_encoder(blobs):
     X, _ = blobs
     settings = {**FAST_DEC, "tol": 0.0}
@@ -240,6 +244,10 @@ def test_unfitted_estimator_raises_not_fitted(blobs):
 # -- quality ---------------------------------------------------------------
 
 
+# 600 steps are too few to converge on digits, but enough to improve.
+@pytest.mark.filterwarnings(
+    "ignore:Self-training stopped at max_iter:sklearn.exceptions.ConvergenceWarning"
+)
 def test_dec_improves_on_its_kmeans_initialisation_on_digits(digits):
     X, y = digits
     settings = dict(

@@ -45,13 +45,15 @@ def test_fit_sets_the_documented_attributes(fitted, blobs):
     assert fitted.n_iter_ == FIT["n_epochs"]
     assert fitted.eps_.shape == (len(X),)
     assert np.all(fitted.eps_ > 0)
-    assert set(fitted.history_) == {
+    curves = {k: v for k, v in fitted.history_.items() if k != "stop_reason"}
+    assert set(curves) == {
         "loss",
         "sat_loss",
         "conditional_entropy",
         "marginal_entropy",
     }
-    assert all(len(v) == FIT["n_epochs"] for v in fitted.history_.values())
+    assert all(len(v) == FIT["n_epochs"] for v in curves.values())
+    assert fitted.history_["stop_reason"] == "completed"
     assert isinstance(fitted.network_, torch.nn.Module)
     assert cluster_accuracy(y, fitted.labels_) > 0.95
 
@@ -247,6 +249,10 @@ def test_vat_clusters_digits_well_with_a_small_budget(digits):
     assert cluster_accuracy(y, model.labels_) > 0.8
 
 
+# Three epochs do not separate the blobs; only the printed lines matter here.
+@pytest.mark.filterwarnings(
+    "ignore:Number of distinct clusters:sklearn.exceptions.ConvergenceWarning"
+)
 def test_verbose_prints_the_loss_terms(blobs, capsys):
     X, _ = blobs
     IMSATClusterer(n_clusters=3, verbose=2, **FAST).fit(X)
