@@ -99,13 +99,13 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self,
         n_clusters=8,
         *,
-        hidden_dims=(500, 500, 2000),
+        hidden_dims="auto",
         n_components=10,
         pretrain_epochs="auto",
         pretrain_learning_rate=1e-3,
         pretrain="end_to_end",
         pretrain_iterations="auto",
-        batch_size=256,
+        batch_size="auto",
         n_init=20,
         device="auto",
         random_state=None,
@@ -126,9 +126,9 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         self.verbose = verbose
         self.memory = memory
 
-    def _fit(self, data, rng, generator):
+    def _fit(self, data, settings, rng, generator):
         autoencoder, losses = self._pretrained_autoencoder(
-            data, rng, self._progress()
+            data, settings, rng, self._progress()
         )
         embedding = self._training_embedding(autoencoder, data)
         centers, labels = kmeans_centers(

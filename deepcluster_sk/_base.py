@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._auto import autoencoder_settings, forward_work
 from ._cuda_graphs import allow_tf32
 from ._data import TrainingData, iter_row_batches
 from ._device import inference_device, resolve_device
@@ -36,32 +37,33 @@ from ._layerwise import (
     LAYERWISE_INIT_STD,
     LAYERWISE_LEARNING_RATE,
     LAYERWISE_LR_STEP_FRACTION,
-    auto_layerwise_iterations,
     pretrain_layerwise,
 )
 from ._nn import Autoencoder, reset_parameters
 from ._pretrain_cache import cache_key, pretrain_cache
 from ._progress import ProgressPrinter
+from ._threads import training_threads
 from ._train import embed, pretrain_autoencoder
 
 #: Rows per batch when predicting or computing a full pass during training.
 INFERENCE_BATCH_SIZE = {"cpu": 4096, "cuda": 65536}
 
-#: Autoencoder mini-batch steps that ``pretrain_epochs="auto"`` aims for.
-_AUTO_PRETRAIN_STEPS = 5000
-_AUTO_PRETRAIN_EPOCH_RANGE = (50, 1000)
+def check_hidden_dims(hidden_dims):
+    """Raise a ``ValueError`` unless ``hidden_dims`` is "auto" or positive ints.
 
-
-def auto_pretrain_epochs(n_samples, batch_size):
-    """Epochs that give about ``_AUTO_PRETRAIN_STEPS`` steps, within bounds.
-
-    Small data sets need many epochs to get enough updates; large ones reach
-    the step count in a few, but always see the data at least 50 times.
+    ``_parameter_constraints`` admits any tuple or list; this checks its
+    items.
     """
-    steps_per_epoch = -(-n_samples // batch_size)
-    epochs = -(-_AUTO_PRETRAIN_STEPS // steps_per_epoch)
-    low, high = _AUTO_PRETRAIN_EPOCH_RANGE
-    return int(min(max(epochs, low), high))
+    if isinstance(hidden_dims, str):
+        return
+    if not all(
+        isinstance(d, Integral) and not isinstance(d, bool) and d >= 1
+        for d in hidden_dims
+    ):
+        raise ValueError(
+            "hidden_dims must be 'auto' or a sequence of positive integers, got "
+            f"{hidden_dims!r}."
+        )
 
 
 class BaseDeepClusterer(
@@ -83,7 +85,7 @@ class BaseDeepClusterer(
 
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -139,8 +141,17 @@ class BaseDeepClusterer(
             )
         rng = check_random_state(self.random_state)
         generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
-        with allow_tf32(device):
-            self._fit(TrainingData(X, device), rng, generator)
+        data = TrainingData(X, device)
+        settings = self._settings(data.n_samples, data.n_features)
+        self._progress().message(
+            f"settings for {data.n_samples} samples x {data.n_features} features: "
+            + ", ".join(f"{name}={value!r}" for name, value in settings.items())
+        )
+        work = self._forward_work(settings, data.n_features)
+        with allow_tf32(device), training_threads(device, work):
+            self._fit(data, settings, rng, generator)
+        for name, value in settings.items():
+            setattr(self, f"{name}_", value)
         warn_if_collapsed(self.labels_, self.n_clusters, self._collapse_advice())
 
     def _validate_float32(self, X, reset):
@@ -156,8 +167,24 @@ class BaseDeepClusterer(
         return X.astype(np.float32, copy=False)
 
     @abstractmethod
-    def _fit(self, data, rng, generator):
-        """Fit on validated ``data`` and set every fitted attribute at the end."""
+    def _settings(self, n_samples, n_features):
+        """The training settings: every ``"auto"`` parameter resolved.
+
+        Returns a dict from parameter name to the value used; an explicit
+        parameter value is used as given.
+        """
+
+    @abstractmethod
+    def _forward_work(self, settings, n_features):
+        """Multiply-adds of one training step's forward pass (sets threads)."""
+
+    @abstractmethod
+    def _fit(self, data, settings, rng, generator):
+        """Fit on validated ``data`` with the resolved ``settings``.
+
+        Sets every fitted attribute at the end, except the settings
+        themselves, which the caller stores.
+        """
 
     def _check_params(self):
         """Checks beyond ``_parameter_constraints``; raise ``ValueError``."""
@@ -286,9 +313,17 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         "batch_size",
     )
 
+    #: The resolved settings (see ``_settings``) that pretraining uses.
+    _pretraining_settings = (
+        "hidden_dims",
+        "batch_size",
+        "pretrain_epochs",
+        "pretrain_iterations",
+    )
+
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [tuple, list, StrOptions({"auto"})],
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "pretrain_epochs": [
             Interval(Integral, 0, None, closed="left"),
@@ -305,14 +340,25 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     }
 
     def _check_params(self):
-        dims = self.hidden_dims
-        if not all(isinstance(d, Integral) and d >= 1 for d in dims):
-            raise ValueError(
-                "hidden_dims must be a sequence of positive integers, got "
-                f"{dims!r}."
-            )
+        check_hidden_dims(self.hidden_dims)
 
-    def _pretrained_autoencoder(self, data, rng, progress):
+    def _settings(self, n_samples, n_features):
+        return autoencoder_settings(
+            n_samples,
+            n_features,
+            hidden_dims=self.hidden_dims,
+            n_components=self.n_components,
+            batch_size=self.batch_size,
+            pretrain=self.pretrain,
+            pretrain_epochs=self.pretrain_epochs,
+            pretrain_iterations=self.pretrain_iterations,
+        )
+
+    def _forward_work(self, settings, n_features):
+        dims = [n_features, *settings["hidden_dims"], self.n_components]
+        return 2 * settings["batch_size"] * forward_work(dims)
+
+    def _pretrained_autoencoder(self, data, settings, rng, progress):
         """The pretrained autoencoder and its loss curve, from the cache if any.
 
         The pretraining seed is drawn from ``rng`` on a cache hit too, so
@@ -322,75 +368,81 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         seed = int(rng.randint(2**31 - 1))
         cache = pretrain_cache(self.memory)
         if cache is None:
-            return self._pretrain(data, seed, progress)
-        key = cache_key(data.source, self._pretraining_key(seed, data.device))
+            return self._pretrain(data, settings, seed, progress)
+        key = cache_key(data.source, self._pretraining_key(seed, data.device, settings))
         cached = cache.load(key)
         if cached is None:
-            autoencoder, losses = self._pretrain(data, seed, progress)
+            autoencoder, losses = self._pretrain(data, settings, seed, progress)
             cache.save(key, autoencoder.state_dict(), losses)
             return autoencoder, losses
         state_dict, losses = cached
-        autoencoder = self._autoencoder(data.n_features)
+        autoencoder = self._autoencoder(data.n_features, settings)
         autoencoder.load_state_dict(state_dict)
         progress.message("pretrained autoencoder loaded from the cache")
         return autoencoder.to(data.device).eval(), losses
 
-    def _pretraining_key(self, seed, device):
+    def _pretraining_key(self, seed, device, settings):
         """What the pretrained weights depend on, besides the data and versions.
 
-        With ``random_state=None`` the key holds no seed, so the network
+        The parameters as given and as resolved (``settings``), so that a
+        change of the ``"auto"`` rules never reuses a stale network. With
+        ``random_state=None`` the key holds no seed, so the network
         pretrained first is reused, as ``Pipeline(memory=...)`` reuses a
         fitted transformer; otherwise it holds the seed drawn from
         ``random_state``, exact for an int and for a RandomState instance.
         """
         params = {name: getattr(self, name) for name in self._pretraining_params}
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        params["settings"] = {
+            name: value
+            for name, value in settings.items()
+            if name in self._pretraining_settings
+        }
         params["seed"] = None if self.random_state is None else seed
         params["device_type"] = device.type
         return params
 
-    def _autoencoder(self, n_features):
-        return Autoencoder(n_features, self.hidden_dims, self.n_components)
+    def _autoencoder(self, n_features, settings):
+        return Autoencoder(n_features, settings["hidden_dims"], self.n_components)
 
-    def _pretrain(self, data, seed, progress):
+    def _pretrain(self, data, settings, seed, progress):
         """Build and pretrain the autoencoder; return it with its loss curve."""
         generator = torch.Generator().manual_seed(seed)
-        autoencoder = self._autoencoder(data.n_features)
+        autoencoder = self._autoencoder(data.n_features, settings)
         if self.pretrain == "layerwise":
             reset_parameters(autoencoder, generator, std=LAYERWISE_INIT_STD)
             autoencoder.to(data.device)
-            losses = self._pretrain_layerwise(autoencoder, data, generator, progress)
+            losses = self._pretrain_layerwise(
+                autoencoder, data, settings, generator, progress
+            )
         else:
             reset_parameters(autoencoder, generator)
             autoencoder.to(data.device)
-            losses = self._pretrain_end_to_end(autoencoder, data, generator, progress)
+            losses = self._pretrain_end_to_end(
+                autoencoder, data, settings, generator, progress
+            )
         return autoencoder, losses
 
-    def _pretrain_end_to_end(self, autoencoder, data, generator, progress):
-        n_epochs = self.pretrain_epochs
-        if n_epochs == "auto":
-            n_epochs = auto_pretrain_epochs(data.n_samples, self.batch_size)
+    def _pretrain_end_to_end(self, autoencoder, data, settings, generator, progress):
         return pretrain_autoencoder(
             autoencoder,
             data,
-            n_epochs=n_epochs,
-            batch_size=self.batch_size,
+            n_epochs=settings["pretrain_epochs"],
+            batch_size=settings["batch_size"],
             learning_rate=self.pretrain_learning_rate,
             generator=generator,
             on_epoch=progress.epoch,
             advice=self._pretraining_advice(),
         )
 
-    def _pretrain_layerwise(self, autoencoder, data, generator, progress):
-        n_iter = self.pretrain_iterations
-        if n_iter == "auto":
-            n_iter = auto_layerwise_iterations(data.n_samples, self.batch_size)
+    def _pretrain_layerwise(self, autoencoder, data, settings, generator, progress):
+        n_iter = settings["pretrain_iterations"]
         return pretrain_layerwise(
             autoencoder,
             data,
             layer_iterations=n_iter,
             finetune_iterations=n_iter,
-            batch_size=self.batch_size,
+            batch_size=settings["batch_size"],
             learning_rate=LAYERWISE_LEARNING_RATE,
             lr_step=max(1, round(LAYERWISE_LR_STEP_FRACTION * n_iter)),
             dropout=0.2,

@@ -294,16 +294,16 @@ class DACClusterer(BaseSoftmaxClusterer):
                 f"upper_threshold={self.upper_threshold}."
             )
 
-    def _fit(self, data, rng, generator):
+    def _fit(self, data, settings, rng, generator):
         self._check_enough_samples(data)
         progress = self._progress()
-        network = self._network(data.n_features, generator, data.device)
+        network = self._network(data.n_features, settings, generator, data.device)
         optimizer = torch.optim.RMSprop(network.parameters(), lr=self.learning_rate)
         step = make_dac_step(network, optimizer)
         schedule = threshold_schedule(
             self.upper_threshold, self.lower_threshold, self.threshold_rate
         )
-        batch_size = min(self.batch_size, data.n_samples)
+        batch_size = min(settings["batch_size"], data.n_samples)
         steps = self.steps_per_stage
         if steps == "epoch":
             steps = data.n_samples // batch_size

@@ -4,8 +4,9 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._auto import self_training_settings
 from ._base import BaseAutoencoderClusterer, SoftAssignmentMixin
 from ._dec_math import kl_divergence, log_soft_assignment, target_distribution
 from ._diagnostics import lower, warn_if_not_converged
@@ -179,8 +180,11 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     _parameter_constraints: dict = {
         **BaseAutoencoderClusterer._parameter_constraints,
         "alpha": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "update_interval": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "update_interval": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
@@ -192,16 +196,16 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         self,
         n_clusters=8,
         *,
-        hidden_dims=(500, 500, 2000),
+        hidden_dims="auto",
         n_components=10,
         alpha=1.0,
         pretrain_epochs="auto",
         pretrain_learning_rate=1e-3,
         pretrain="end_to_end",
         pretrain_iterations="auto",
-        max_iter=10000,
-        batch_size=256,
-        update_interval=140,
+        max_iter="auto",
+        batch_size="auto",
+        update_interval="auto",
         tol=1e-3,
         learning_rate=0.01,
         momentum=0.9,
@@ -235,10 +239,18 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         self.verbose = verbose
         self.memory = memory
 
-    def _fit(self, data, rng, generator):
+    def _settings(self, n_samples, n_features):
+        return self_training_settings(
+            super()._settings(n_samples, n_features),
+            n_samples,
+            update_interval=self.update_interval,
+            max_iter=self.max_iter,
+        )
+
+    def _fit(self, data, settings, rng, generator):
         progress = self._progress()
         autoencoder, pretrain_losses = self._pretrained_autoencoder(
-            data, rng, progress
+            data, settings, rng, progress
         )
         inference_batch = self._inference_batch_size(data.device)
         embedding = self._training_embedding(autoencoder, data)
@@ -251,9 +263,9 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             centers,
             data,
             alpha=self.alpha,
-            max_iter=self.max_iter,
-            batch_size=self.batch_size,
-            update_interval=self.update_interval,
+            max_iter=settings["max_iter"],
+            batch_size=settings["batch_size"],
+            update_interval=settings["update_interval"],
             tol=self.tol,
             learning_rate=self.learning_rate,
             momentum=self.momentum,
@@ -267,7 +279,9 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         )
         progress.close()
         if result.stop_reason == "max_iter":
-            warn_if_not_converged(result.label_changes[-1], self.max_iter, self.tol)
+            warn_if_not_converged(
+                result.label_changes[-1], settings["max_iter"], self.tol
+            )
         autoencoder.requires_grad_(False)
         self.autoencoder_ = autoencoder
         self.cluster_centers_ = centers.detach().cpu().numpy()

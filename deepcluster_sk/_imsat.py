@@ -18,6 +18,7 @@ from ._softmax_head import (
     stage_is_due,
     train_in_stages,
 )
+from ._auto import auto_softmax_epochs
 from ._train import make_adam
 
 _HISTORY_KEYS = ("loss", "sat_loss", "conditional_entropy", "marginal_entropy")
@@ -292,7 +293,7 @@ class IMSATClusterer(BaseSoftmaxClusterer):
         "xi": [Interval(Real, 0, None, closed="neither")],
         "mi_weight": [Interval(Real, 0, None, closed="left")],
         "marginal_weight": [Interval(Real, 0, None, closed="left")],
-        "n_epochs": [Interval(Integral, 0, None, closed="left")],
+        "n_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -344,10 +345,27 @@ class IMSATClusterer(BaseSoftmaxClusterer):
             return self.eps_scale * distances
         return torch.full((data.n_samples,), float(self.eps), device=data.device)
 
-    def _fit(self, data, rng, generator):
+    @property
+    def _passes_per_step(self):
+        return {"vat": 3, "rpt": 2, None: 1}[self.augmentation]
+
+    def _settings(self, n_samples, n_features):
+        settings = super()._settings(n_samples, n_features)
+        n_epochs = self.n_epochs
+        if n_epochs == "auto":
+            n_epochs = auto_softmax_epochs(
+                n_samples,
+                n_features,
+                settings,
+                self._forward_work(settings, n_features),
+            )
+        return {**settings, "n_epochs": n_epochs}
+
+    def _fit(self, data, settings, rng, generator):
         self._check_enough_samples(data)
         progress = self._progress()
-        network = self._network(data.n_features, generator, data.device)
+        network = self._network(data.n_features, settings, generator, data.device)
+        n_epochs, batch_size = settings["n_epochs"], settings["batch_size"]
         optimizer = make_adam(network.parameters(), self.learning_rate)
         for group in optimizer.param_groups:
             group["weight_decay"] = self.weight_decay
@@ -366,17 +384,17 @@ class IMSATClusterer(BaseSoftmaxClusterer):
             return radii.index_select(0, index), noise.to(data.device)
 
         def after_epoch(epoch, terms):
-            if stage_is_due(self.verbose, epoch + 1, self.n_epochs):
+            if stage_is_due(self.verbose, epoch + 1, n_epochs):
                 values = ", ".join(f"{k} {v:.4f}" for k, v in zip(_HISTORY_KEYS, terms))
-                progress.message(f"epoch {epoch + 1}/{self.n_epochs}: {values}")
+                progress.message(f"epoch {epoch + 1}/{n_epochs}: {values}")
 
         network.train()
         terms = train_in_stages(
             step,
             data,
-            fixed_size_batches(data.n_samples, self.batch_size, generator, data.device),
-            n_stages=self.n_epochs,
-            steps_per_stage=data.n_samples // min(self.batch_size, data.n_samples),
+            fixed_size_batches(data.n_samples, batch_size, generator, data.device),
+            n_stages=n_epochs,
+            steps_per_stage=data.n_samples // min(batch_size, data.n_samples),
             batch_inputs=None if self.augmentation is None else batch_inputs,
             after_stage=after_epoch,
             monitor=self._divergence_monitor(network, "epoch"),
@@ -386,7 +404,7 @@ class IMSATClusterer(BaseSoftmaxClusterer):
         self.network_ = network
         self.labels_ = labels
         self.eps_ = radii.cpu().numpy()
-        self.n_iter_ = self.n_epochs
+        self.n_iter_ = n_epochs
         self.history_ = {
             key: [float(epoch_terms[i]) for epoch_terms in terms]
             for i, key in enumerate(_HISTORY_KEYS)

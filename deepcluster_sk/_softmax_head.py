@@ -17,12 +17,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import skip_init
 
-from ._base import BaseDeepClusterer, SoftAssignmentMixin
+from ._auto import forward_work, softmax_network_settings
+from ._base import BaseDeepClusterer, SoftAssignmentMixin, check_hidden_dims
 from ._diagnostics import DivergenceMonitor, lower
 from ._nn import reset_parameters
 
@@ -257,20 +258,27 @@ class BaseSoftmaxClusterer(SoftAssignmentMixin, BaseDeepClusterer):
 
     _parameter_constraints: dict = {
         **BaseDeepClusterer._parameter_constraints,
-        "hidden_dims": [tuple, list],
+        "hidden_dims": [tuple, list, StrOptions({"auto"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
     }
 
     def _check_params(self):
-        dims = self.hidden_dims
-        if not all(
-            isinstance(d, Integral) and not isinstance(d, bool) and d >= 1
-            for d in dims
-        ):
-            raise ValueError(
-                "hidden_dims must be a sequence of positive integers, got "
-                f"{dims!r}."
-            )
+        check_hidden_dims(self.hidden_dims)
+
+    def _settings(self, n_samples, n_features):
+        return softmax_network_settings(
+            n_samples,
+            n_features,
+            hidden_dims=self.hidden_dims,
+            batch_size=self.batch_size,
+        )
+
+    #: Forward passes through the network per training step (VAT: three).
+    _passes_per_step = 1
+
+    def _forward_work(self, settings, n_features):
+        dims = [n_features, *settings["hidden_dims"], self.n_clusters]
+        return self._passes_per_step * settings["batch_size"] * forward_work(dims)
 
     @staticmethod
     def _check_enough_samples(data):
@@ -284,10 +292,10 @@ class BaseSoftmaxClusterer(SoftAssignmentMixin, BaseDeepClusterer):
         """Keyword arguments of :class:`SoftmaxMLP` beyond the sizes."""
         return {}
 
-    def _network(self, n_features, generator, device):
+    def _network(self, n_features, settings, generator, device):
         return build_softmax_mlp(
             n_features,
-            self.hidden_dims,
+            settings["hidden_dims"],
             self.n_clusters,
             generator,
             device,

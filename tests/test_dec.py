@@ -1,10 +1,11 @@
 """DECClusterer's behaviour: fitting, prediction, variants, inputs, persistence."""
 
+import warnings
 
 import numpy as np
 import pytest
 from conftest import FAST_DEC
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -161,16 +162,21 @@ def test_grid_search_with_the_accuracy_scorer(blobs):
     assert search.best_params_ == {"n_clusters": 3}
 
 
-def test_default_network_fits(blobs):
+def test_paper_network_is_one_argument_away(blobs):
     X, _ = blobs
-    dec = DECClusterer(n_clusters=3, pretrain_epochs=1, max_iter=2, random_state=0)
-    dec.fit(X)
-    assert [layer.out_features for layer in dec.autoencoder_.encoder[::2]] == [
-        500,
-        500,
-        2000,
-        10,
-    ]
+    dec = DECClusterer(
+        n_clusters=3,
+        hidden_dims=(500, 500, 2000),
+        pretrain_epochs=1,
+        max_iter=2,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=2 on purpose
+        dec.fit(X)
+    widths = [layer.out_features for layer in dec.autoencoder_.encoder[::2]]
+    assert widths == [500, 500, 2000, 10]
+    assert dec.hidden_dims_ == (500, 500, 2000)
 
 
 # -- bad input -------------------------------------------------------------

@@ -20,6 +20,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 import deepcluster_sk
+import deepcluster_sk._threads
 from deepcluster_sk import AutoencoderKMeans, DECClusterer
 from deepcluster_sk._base import BaseAutoencoderClusterer
 from deepcluster_sk.model_selection import generalizability_curve
@@ -140,8 +141,12 @@ def test_other_data_torch_threads_or_version_miss_the_cache(
     X[0, 0] += 1e-3
     clone(DEC).set_params(memory=warm_cache).fit(X)
     assert len(pretrainings) == 1
+    # A network this small trains on one thread whatever torch's setting, so
+    # the warm cache holds a one-thread network; without that policy, the
+    # setting (two threads here) is what the weights depend on.
+    monkeypatch.setattr(deepcluster_sk._threads, "SINGLE_THREAD_MAX_WORK", 0)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1 if threads > 1 else 2)
+    torch.set_num_threads(2)
     try:
         clone(DEC).set_params(memory=warm_cache).fit(blobs[0])
     finally:
@@ -254,11 +259,19 @@ def test_grid_search_pretrains_once_per_fold(blobs, tmp_path, pretrainings):
 
 
 class ThreadRecordingDEC(DECClusterer):
-    """DEC that records how many threads torch used while fitting."""
+    """DEC that records how many threads torch has when its fit starts.
 
-    def _fit(self, data, rng, generator):
-        super()._fit(data, rng, generator)
-        self.torch_threads_ = torch.get_num_threads()
+    Recorded before the fit's own thread policy, which trains networks as
+    small as this one on one thread anyway.
+    """
+
+    def _settings(self, n_samples, n_features):
+        self._threads_at_start = torch.get_num_threads()
+        return super()._settings(n_samples, n_features)
+
+    def _fit(self, data, settings, rng, generator):
+        super()._fit(data, settings, rng, generator)
+        self.torch_threads_ = self._threads_at_start
 
 
 def _dec_score(estimator, X, y=None):
