@@ -20,8 +20,9 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
+    hidden_dims : tuple of int or "auto", default="auto"
         Widths of the encoder's hidden layers; the decoder mirrors them.
+        ``"auto"`` as in :class:`DECClusterer`.
     n_components : int, default=10
         Dimension of the embedding.
     pretrain_epochs : int or "auto", default="auto"
@@ -36,8 +37,8 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     pretrain_iterations : int or "auto", default="auto"
         Mini-batch steps per stage of ``pretrain="layerwise"``; ``"auto"``
         as in :class:`DECClusterer`.
-    batch_size : int, default=256
-        Mini-batch size.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` as in :class:`DECClusterer`.
     n_init : int, default=20
         Number of k-means runs on the embedding; the best is kept.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
@@ -61,6 +62,10 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         Sum of squared distances of the training embeddings to their centre.
     autoencoder_ : torch.nn.Module
         The trained autoencoder.
+    hidden_dims_, batch_size_, pretrain_epochs_
+        The values used, with each ``"auto"`` resolved for the training data
+        (``pretrain_iterations_`` instead of ``pretrain_epochs_`` with
+        ``pretrain="layerwise"``). ``verbose=1`` prints them.
     n_iter_ : int
         Pretraining epochs run.
     history_ : dict

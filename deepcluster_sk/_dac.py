@@ -190,6 +190,8 @@ class DACClusterer(BaseSoftmaxClusterer):
     network_ : torch.nn.Module
         The trained network; it maps rows to the logits of the softmax
         output.
+    hidden_dims_, batch_size_
+        The values used, with ``"auto"`` resolved for the training data.
     n_iter_ : int
         Mini-batch steps run.
     history_ : dict

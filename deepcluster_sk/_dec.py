@@ -31,16 +31,23 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters.
-    hidden_dims : tuple of int, default=(500, 500, 2000)
+    hidden_dims : tuple of int or "auto", default="auto"
         Widths of the encoder's hidden layers; the decoder mirrors them.
+        ``"auto"`` sizes the network from the number of features ``d``:
+        ``(w, w, 2 w)`` with ``w`` about ``2 d``, a power of two between 64
+        and 256, and the paper's ``(500, 500, 2000)`` from 250 features on
+        (images such as MNIST).
     n_components : int, default=10
         Dimension of the embedding.
     alpha : float, default=1.0
         Degrees of freedom of the Student's t kernel.
     pretrain_epochs : int or "auto", default="auto"
-        Epochs of end-to-end autoencoder pretraining. ``"auto"`` picks enough
-        epochs for about 5000 mini-batch steps, at least 50 and at most 1000
-        epochs, so small data sets get enough updates.
+        Epochs of end-to-end autoencoder pretraining. ``"auto"`` sizes the
+        budget in mini-batch steps: ``2 * n_features * sqrt(n_samples)``,
+        between 300 and 50 000 steps and 10 and 400 epochs, capped in
+        compute so that 10 000 samples take about two and a half minutes of
+        a 2-core CPU and 70 000 about eleven (a 4-feature table gets 300
+        steps, digits about 5 000, MNIST the compute cap).
     pretrain_learning_rate : float, default=1e-3
         Initial learning rate of Adam during pretraining, decayed along a
         cosine to 5% of its value.
@@ -63,13 +70,18 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         20 epochs per stage, at least 1000 and at most 50 000 steps; the
         paper uses 50 000 steps per stage on MNIST (about 180 epochs), which
         takes hours on a CPU.
-    max_iter : int, default=10000
-        Maximum number of mini-batch steps of self-training.
-    batch_size : int, default=256
-        Mini-batch size of pretraining and self-training.
-    update_interval : int, default=140
+    max_iter : int or "auto", default="auto"
+        Maximum number of mini-batch steps of self-training; ``"auto"`` is
+        40 target updates, ``40 * update_interval``.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size of pretraining and self-training. ``"auto"`` is about
+        ``n_samples / 28``, a power of two between 16 and 64, so that small
+        data sets still get many updates per epoch (the paper's 256 trains
+        worse for the same compute on a CPU).
+    update_interval : int or "auto", default="auto"
         Self-training steps between two recomputations of the target
-        distribution over the whole data set (140 in DEC-keras).
+        distribution over the whole data set. ``"auto"`` is five epochs, at
+        most 140 steps (DEC-keras's value on MNIST).
     tol : float, default=1e-3
         Stop self-training when fewer than this fraction of the hard
         assignments changed between two target updates.
@@ -122,6 +134,10 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     autoencoder_ : torch.nn.Module
         The trained autoencoder; ``autoencoder_.encoder`` maps inputs to the
         embedding.
+    hidden_dims_, batch_size_, pretrain_epochs_, update_interval_, max_iter_
+        The values used, with each ``"auto"`` resolved for the training data
+        (``pretrain_iterations_`` instead of ``pretrain_epochs_`` with
+        ``pretrain="layerwise"``). ``verbose=1`` prints them.
     n_iter_ : int
         Self-training steps run.
     history_ : dict
