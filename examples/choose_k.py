@@ -33,8 +33,8 @@ def main():
     parser.add_argument("--out", default="choose_k.png")
     args = parser.parse_args()
 
-    X, y, _, params = load(args.data_dir, args.subset)
-    dec = DECClusterer(**params, device=args.device)
+    X, y, _ = load(args.data_dir, args.subset)
+    dec = DECClusterer(device=args.device)
     curve = generalizability_curve(
         X, args.k, y=y, estimator=dec, validation_size=0.1, random_state=0
     )

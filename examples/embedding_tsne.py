@@ -33,8 +33,8 @@ def main():
     parser.add_argument("--out", default="embedding_tsne.png")
     args = parser.parse_args()
 
-    X, y, _, params = load(args.data_dir, args.subset)
-    dec = DECClusterer(10, **params, device=args.device, random_state=0)
+    X, y, _ = load(args.data_dir, args.subset)
+    dec = DECClusterer(10, device=args.device, random_state=0)
     models = {
         "before: autoencoder + k-means": clone(dec).set_params(max_iter=0).fit(X),
         "after: DEC self-training": dec.fit(X),

@@ -32,8 +32,8 @@ def main():
     parser.add_argument("--out", default="mnist_clusters.png")
     args = parser.parse_args()
 
-    X, y, image_shape, params = load(args.data_dir, args.subset)
-    dec = DECClusterer(10, **params, device=args.device, random_state=0).fit(X)
+    X, y, image_shape = load(args.data_dir, args.subset)
+    dec = DECClusterer(10, device=args.device, random_state=0).fit(X)
     print(f"DEC on {X.shape[0]} images: ACC {cluster_accuracy(y, dec.labels_):.3f}")
     fig = plot_cluster_samples(dec, X, image_shape, n_samples=args.n_samples)
     fig.suptitle("Most confident samples per DEC cluster")

@@ -32,9 +32,9 @@ def main():
     parser.add_argument("--out", default="training_curves.png")
     args = parser.parse_args()
 
-    X, _, _, params = load(args.data_dir, args.subset)
+    X, _, _ = load(args.data_dir, args.subset)
     dec = DECClusterer(
-        10, **params, pretrain=args.pretrain, device=args.device, random_state=0,
+        10, pretrain=args.pretrain, device=args.device, random_state=0,
         verbose=1,
     ).fit(X)
     fig = plot_history(dec)
