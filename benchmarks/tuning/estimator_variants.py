@@ -1,0 +1,65 @@
+"""Fit one estimator with non-default parameters on the benchmark data sets.
+
+The estimator-level half of the tuning behind
+``benchmarks/results/auto_defaults.md`` (``dec_variants.py`` is the other):
+each fit is ``Est(n_clusters=k, random_state=seed, device="cpu", **params)``,
+in a ``Pipeline`` after ``StandardScaler`` for the tabular sets, and prints
+one JSON line. ``summarise.py`` makes the table.
+
+Run, e.g.::
+
+    python benchmarks/tuning/estimator_variants.py imsat \\
+        '{"hidden_dims": "auto", "eps_scale": 1.0}' im_auto_e1 digits 0 1 2 3 4
+
+Data sets: those of ``auto_defaults.py --suite tabular`` and ``digits``, and
+``mnist_test`` (set ``MNIST_DIR``, default ``../shared/data/mnist``).
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from auto_defaults import datasets, fit_and_score, warm_up  # noqa: E402
+
+from deepcluster_sk import (  # noqa: E402
+    AutoencoderKMeans,
+    DACClusterer,
+    DECClusterer,
+    IMSATClusterer,
+)
+
+ESTIMATORS = {
+    "dec": DECClusterer,
+    "aek": AutoencoderKMeans,
+    "imsat": IMSATClusterer,
+    "dac": DACClusterer,
+}
+
+
+def load(name):
+    if name == "mnist_test":
+        return datasets("mnist-test", os.environ.get("MNIST_DIR", "../shared/data/mnist"))[name]
+    return {**datasets("tabular", None), **datasets("digits", None)}[name]
+
+
+def main(argv):
+    estimator, params, tag, names, *seeds = argv
+    params = json.loads(params)
+    warm_up()
+    for name in names.split(","):
+        X, y, standardise = load(name)
+        for seed in map(int, seeds):
+            est = ESTIMATORS[estimator](
+                len(np.unique(y)), random_state=seed, device="cpu", **params
+            )
+            row = fit_and_score(est, X, y, standardise)
+            head = dict(tag=tag, estimator=estimator, params=params, data=name, seed=seed)
+            print(json.dumps({**head, **row}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
