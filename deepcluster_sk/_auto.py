@@ -88,7 +88,7 @@ def auto_batch_size(n_samples):
     Returns
     -------
     batch_size : int
-        About ``n_samples / 28``, a power of two between 16 and 256.
+        About ``n_samples / 28``, a power of two between 16 and 64.
     """
     return _clip(_power_of_two_floor(n_samples / _ROWS_PER_BATCH), _BATCH_RANGE)
 

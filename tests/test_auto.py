@@ -21,7 +21,7 @@ features = st.integers(min_value=1, max_value=10**5)
 def test_batch_size_is_a_bounded_power_of_two_that_grows_with_the_data(n, m):
     small, large = sorted((n, m))
     batch = _auto.auto_batch_size(small)
-    assert 16 <= batch <= 256
+    assert _auto._BATCH_RANGE[0] <= batch <= _auto._BATCH_RANGE[1]
     assert batch & (batch - 1) == 0
     assert _auto.auto_batch_size(large) >= batch
 
