@@ -300,3 +300,27 @@ def auto_eps_scale(n_features):
     if n_features >= _PAPER_WIDTH_FEATURES:
         return _IMAGE_EPS_SCALE
     return _TABLE_EPS_SCALE
+
+
+#: DAC's steps at each pair of thresholds: ``_STAGE_EPOCHS`` passes over the
+#: data within ``_STAGE_STEP_RANGE``.
+_STAGE_EPOCHS = 4
+_STAGE_STEP_RANGE = (10, 50)
+
+
+def auto_steps_per_stage(n_samples, batch_size):
+    """DAC's ``steps_per_stage`` for ``"auto"``.
+
+    Parameters
+    ----------
+    n_samples, batch_size : int
+        ``batch_size`` already capped at ``n_samples``.
+
+    Returns
+    -------
+    steps : int
+        Four passes over the data (``n_samples // batch_size`` steps each),
+        between 10 and 50 steps.
+    """
+    per_epoch = max(1, n_samples // batch_size)
+    return _clip(_STAGE_EPOCHS * per_epoch, _STAGE_STEP_RANGE)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
-from deepcluster_sk import AutoencoderKMeans, DECClusterer, IMSATClusterer
+from deepcluster_sk import AutoencoderKMeans, DACClusterer, DECClusterer, IMSATClusterer
 from deepcluster_sk import _auto
 from deepcluster_sk._threads import training_threads
 
@@ -154,3 +154,20 @@ def test_imsat_stores_the_settings_it_used(blobs):
     assert halved.eps_scale_ == 0.5
     expected = model.eps_ / model.eps_scale_ * 0.5
     np.testing.assert_allclose(halved.eps_, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "n_samples, batch_size, expected",
+    [(30, 30, 10), (569, 128, 16), (1797, 128, 50), (70000, 128, 50)],
+)
+def test_dac_stages_are_four_passes_within_bounds(n_samples, batch_size, expected):
+    assert _auto.auto_steps_per_stage(n_samples, batch_size) == expected
+
+
+def test_dac_stores_the_steps_per_stage_it_used(blobs):
+    X, _ = blobs
+    model = DACClusterer(n_clusters=3, threshold_rate=0.1, random_state=0).fit(X)
+    assert model.steps_per_stage_ == _auto.auto_steps_per_stage(X.shape[0], 128)
+    assert model.n_iter_ == len(model.history_["loss"]) * model.steps_per_stage_
+    epoch = DACClusterer(n_clusters=3, steps_per_stage="epoch", threshold_rate=0.1)
+    assert epoch.fit(X).steps_per_stage_ == X.shape[0] // 128
