@@ -15,6 +15,7 @@ updates, but no more than a CPU does in minutes.
 import math
 
 from ._layerwise import auto_layerwise_iterations
+from ._train import steps_per_epoch
 
 #: Rows per mini-batch step: batch sizes grow with the data up to 64, so
 #: that small data sets still get many updates per epoch. Not the paper's
@@ -56,11 +57,6 @@ def _power_of_two_ceil(x):
 def _clip(value, bounds):
     low, high = bounds
     return int(min(max(value, low), high))
-
-
-def steps_per_epoch(n_samples, batch_size):
-    """Mini-batch steps of one pass over ``n_samples`` rows."""
-    return -(-n_samples // batch_size)
 
 
 def forward_work(dims):

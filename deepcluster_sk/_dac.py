@@ -304,7 +304,7 @@ class DACClusterer(BaseSoftmaxClusterer):
         batch_size = min(settings["batch_size"], n_samples)
         steps = self.steps_per_stage
         if steps == "epoch":
-            steps = max(1, n_samples // batch_size)
+            steps = n_samples // batch_size
         elif steps == "auto":
             steps = auto_steps_per_stage(n_samples, batch_size)
         return {**settings, "steps_per_stage": steps}
@@ -318,7 +318,6 @@ class DACClusterer(BaseSoftmaxClusterer):
         schedule = threshold_schedule(
             self.upper_threshold, self.lower_threshold, self.threshold_rate
         )
-        batch_size = min(settings["batch_size"], data.n_samples)
         steps = settings["steps_per_stage"]
         upper = torch.zeros((), device=data.device)
         lower = torch.zeros((), device=data.device)
@@ -340,7 +339,9 @@ class DACClusterer(BaseSoftmaxClusterer):
         terms = train_in_stages(
             step,
             data,
-            fixed_size_batches(data.n_samples, batch_size, generator, data.device),
+            fixed_size_batches(
+                data.n_samples, settings["batch_size"], generator, data.device
+            ),
             n_stages=len(schedule),
             steps_per_stage=steps,
             batch_inputs=lambda index: (upper, lower),

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._diagnostics import DivergenceMonitor
-from ._train import endless_index_batches
+from ._train import endless_index_batches, steps_per_epoch
 
 #: The paper's schedule: N(0, 0.01^2) weights, SGD divided by 10 after 40%
 #: of each stage (20 000 of 50 000 steps). The estimators start SGD at 0.01,
@@ -54,9 +54,9 @@ def auto_layerwise_iterations(n_samples, batch_size):
     -------
     iterations : int
     """
-    steps_per_epoch = -(-n_samples // batch_size)
     low, high = _AUTO_RANGE
-    return int(min(max(_AUTO_EPOCHS * steps_per_epoch, low), high))
+    epoch = steps_per_epoch(n_samples, batch_size)
+    return int(min(max(_AUTO_EPOCHS * epoch, low), high))
 
 
 def layer_pairs(autoencoder):
@@ -346,11 +346,11 @@ def pretrain_layerwise(
         reported epoch; each stage is compared with its own start.
     """
     pairs = layer_pairs(autoencoder)
-    steps_per_epoch = -(-data.n_samples // batch_size)
-    n_epochs = len(pairs) * _epochs(layer_iterations, steps_per_epoch) + _epochs(
-        finetune_iterations, steps_per_epoch
+    per_epoch = steps_per_epoch(data.n_samples, batch_size)
+    n_epochs = len(pairs) * _epochs(layer_iterations, per_epoch) + _epochs(
+        finetune_iterations, per_epoch
     )
-    reporter = _EpochReporter(steps_per_epoch, n_epochs, on_epoch, advice)
+    reporter = _EpochReporter(per_epoch, n_epochs, on_epoch, advice)
     batches = endless_index_batches(data.n_samples, batch_size, generator, data.device)
     autoencoder.train()
     for depth in range(len(pairs)):

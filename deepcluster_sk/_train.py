@@ -16,6 +16,11 @@ from ._dec_math import kl_divergence, log_soft_assignment, target_distribution
 from ._diagnostics import DivergenceMonitor
 
 
+def steps_per_epoch(n_samples, batch_size):
+    """Mini-batch steps of one pass over ``n_samples`` rows, the last one short."""
+    return -(-n_samples // batch_size)
+
+
 def shuffled_index_batches(n_samples, batch_size, generator, device):
     """Yield index tensors for one epoch of shuffled mini-batches.
 
@@ -144,8 +149,8 @@ def pretrain_autoencoder(
     """
     autoencoder.train()
     optimizer = make_adam(autoencoder.parameters(), learning_rate, data.device)
-    steps_per_epoch = -(-data.n_samples // batch_size)
-    scheduler = CosineSchedule(optimizer, n_epochs * steps_per_epoch, 0.05)
+    n_steps = n_epochs * steps_per_epoch(data.n_samples, batch_size)
+    scheduler = CosineSchedule(optimizer, n_steps, 0.05)
     step = cuda_graphed_step(
         make_autoencoder_step(autoencoder, optimizer),
         [_full_batch(data, batch_size, data.n_features)],
