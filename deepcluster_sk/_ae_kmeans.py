@@ -9,7 +9,7 @@ from ._kmeans import kmeans_centers
 
 
 class AutoencoderKMeans(BaseAutoencoderClusterer):
-    """k-means in the embedding of a pretrained autoencoder.
+    """K-means in the embedding of a pretrained autoencoder.
 
     DEC's first phase on its own: train a fully connected autoencoder on the
     reconstruction error, then cluster its embedding with k-means. A strong,
@@ -74,7 +74,7 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         number of epochs.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column
         names.
 

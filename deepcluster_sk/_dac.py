@@ -156,6 +156,13 @@ class DACClusterer(BaseSoftmaxClusterer):
         The paper's ``eta``: ``lambda`` grows by ``1.1 * eta`` per stage,
         with ``u = u(0) - lambda`` and ``l = l(0) + 0.1 lambda``. Training
         stops when ``u <= l``: 46 stages with the defaults.
+    steps_per_stage : int, "epoch" or "auto", default="auto"
+        Mini-batch steps at each pair of thresholds. ``"epoch"`` is one pass
+        over the data (``n_samples // batch_size`` steps), the paper's
+        choice on MNIST. ``"auto"`` is four passes, between 10 and 50 steps:
+        50 (the value measured on digits) from about 1 600 samples on, 10 on
+        a table of a few hundred rows, where 50 cost five times the time for
+        0.007 more ACC (``benchmarks/results/auto_defaults.md``).
     output_relu : bool, default=False
         The logits always go through batch normalisation, as in the paper's
         network: it keeps the outputs of a fresh network apart, so that not
@@ -165,13 +172,6 @@ class DACClusterer(BaseSoftmaxClusterer):
         the uniform distribution, and such samples can take over as one
         degenerate cluster, which happens often with few clusters (3 blobs).
         On digits both reach the same mean accuracy (0.75 over 5 seeds).
-    steps_per_stage : int, "epoch" or "auto", default="auto"
-        Mini-batch steps at each pair of thresholds. ``"epoch"`` is one pass
-        over the data (``n_samples // batch_size`` steps), the paper's
-        choice on MNIST. ``"auto"`` is four passes, between 10 and 50 steps:
-        50 (the value measured on digits) from about 1 600 samples on, 10 on
-        a table of a few hundred rows, where 50 cost five times the time for
-        0.007 more ACC (``benchmarks/results/auto_defaults.md``).
     batch_size : int, default=128
         Mini-batch size (128 in the paper), capped at ``n_samples``; all
         ``batch_size * (batch_size - 1)`` pairs of a batch are candidates.
@@ -205,7 +205,7 @@ class DACClusterer(BaseSoftmaxClusterer):
         ``"completed"``, as training runs the whole threshold schedule.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column
         names.
 

@@ -149,7 +149,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         than ``tol`` of the labels changed) or ``"max_iter"``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column
         names.
 
@@ -184,13 +184,23 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     --------
     >>> from sklearn.datasets import load_digits
     >>> from deepcluster_sk import DECClusterer
-    >>> X = load_digits().data / 16
-    >>> dec = DECClusterer(n_clusters=10, hidden_dims=(64, 64), pretrain_epochs=5,
-    ...                    max_iter=50, random_state=0).fit(X)
+    >>> X = load_digits(n_class=5).data / 16
+    >>> X.shape
+    (901, 64)
+
+    ``DECClusterer(n_clusters=5)`` is all it takes; a small network and a
+    short pretraining keep this example fast:
+
+    >>> dec = DECClusterer(n_clusters=5, hidden_dims=(64, 64), pretrain_epochs=20,
+    ...                    random_state=0).fit(X)
     >>> dec.labels_.shape
-    (1797,)
+    (901,)
+    >>> dec.history_["stop_reason"]
+    'converged'
     >>> dec.predict_proba(X[:2]).sum(axis=1).round(4)
     array([1., 1.], dtype=float32)
+    >>> dec.transform(X).shape
+    (901, 10)
     """
 
     _parameter_constraints: dict = {
@@ -354,6 +364,8 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         Returns
         -------
         score : float
+            Minus ``KL(P || Q)`` divided by the number of rows of ``X``; at
+            most 0.
         """
         X = self._validate_predict_data(X)
         log_q = torch.from_numpy(self._log_proba(X)).double()

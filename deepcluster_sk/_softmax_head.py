@@ -377,6 +377,7 @@ class BaseSoftmaxClusterer(SoftAssignmentMixin, BaseDeepClusterer):
         Returns
         -------
         score : float
+            ``H(Y) - H(Y|X)`` in nats, between 0 and ``log(n_clusters)``.
         """
         X = self._validate_predict_data(X)
         p = torch.from_numpy(np.exp(self._log_proba(X))).double()

@@ -27,7 +27,7 @@ __all__ = ["GeneralizabilityCurve", "generalizability_curve"]
 
 
 @dataclass
-class GeneralizabilityCurve:
+class GeneralizabilityCurve:  # numpydoc ignore=PR01
     """The result of :func:`generalizability_curve`, one entry per ``k``.
 
     Attributes
@@ -76,7 +76,7 @@ def generalizability_curve(
     validation_size=0.1,
     random_state=None,
 ):
-    """DEC's generalisability and NMI for each candidate number of clusters.
+    """Compute DEC's generalisability and NMI for each candidate k.
 
     For each ``k`` a clone of ``estimator`` with ``n_clusters=k`` is fitted
     on a training split of ``X``. Its DEC loss per sample,
@@ -141,10 +141,12 @@ def generalizability_curve(
     >>> from deepcluster_sk import DECClusterer
     >>> from deepcluster_sk.model_selection import generalizability_curve
     >>> X, y = make_blobs(300, 5, centers=3, random_state=0)
-    >>> dec = DECClusterer(hidden_dims=(16,), n_components=2, pretrain_epochs=5,
-    ...                    max_iter=20, n_init=2)
+    >>> dec = DECClusterer(hidden_dims=(16,), n_components=2, pretrain_epochs=50,
+    ...                    tol=0.01, n_init=2)
     >>> curve = generalizability_curve(X, [2, 3, 4], y=y, estimator=dec,
     ...                                random_state=0)
+    >>> curve.n_clusters
+    array([2, 3, 4])
     >>> curve.generalizability.shape
     (3,)
     """

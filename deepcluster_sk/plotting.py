@@ -133,10 +133,12 @@ def plot_embedding(
     ax : matplotlib Axes, default=None
         Axes to draw into; a new figure when None.
     max_samples : int or None, default=5000
-        t-SNE is quadratic in memory; at most this many samples, drawn at
-        random with ``random_state``, are shown. None shows all.
+        At most this many samples, drawn at random with ``random_state``,
+        are shown, as t-SNE's memory grows with the square of their number.
+        None shows all.
     perplexity : float, default=30.0
-        t-SNE perplexity; lowered to ``(n_samples - 1) / 3`` for tiny inputs.
+        Perplexity of t-SNE; lowered to ``(n_samples - 1) / 3`` for tiny
+        inputs.
     random_state : int, RandomState instance or None, default=0
         Seeds the subsample and t-SNE.
     title : str, default=None
@@ -149,6 +151,7 @@ def plot_embedding(
     Returns
     -------
     ax : matplotlib Axes
+        The axes drawn into.
     """
     Z = check_array(Z, ensure_min_samples=2)
     labels = np.asarray(labels)
