@@ -1,22 +1,25 @@
 """How many CPU threads torch uses while an estimator trains.
 
-A training step of a small network is a few dozen small matrix products;
-splitting each of them across threads costs more in synchronisation than it
-saves. :func:`training_threads` therefore trains small networks on one
-thread and leaves larger ones to torch's own setting (which joblib's workers
-already limit to their share of the cores).
+A training step of a small network is a few dozen small matrix products,
+which gain little from being split across threads. :func:`training_threads`
+trains small networks on one thread and leaves larger ones to torch's own
+setting (which joblib's workers already limit to their share of the cores);
+see ``SINGLE_THREAD_MAX_WORK`` for what has been measured.
 """
 
 import contextlib
 
 import torch
 
-#: Multiply-adds of one forward pass over a mini-batch below which one
-#: thread is faster than two on a CPU. Measured on 2 cores
-#: (benchmarks/results/auto_defaults.md): the digits autoencoder at batch 64
-#: (7.7 M) steps in 1.6 ms on one thread and 2.6 ms on two; at batch 256
-#: (31 M) both take 4.3 ms; a network four times as large at batch 64
-#: (28 M) steps in 5.2 ms on one thread and 4.0 ms on two.
+#: Multiply-adds of one forward pass over a mini-batch below which training
+#: runs on one thread. Chosen while tuning on a 2-core machine shared with
+#: other experiments, where one thread stepped the digits autoencoder faster
+#: (those timings were not recorded). Re-measured alone on that machine
+#: (``benchmarks/tuning/thread_steps.py``,
+#: ``benchmarks/results/tuning/thread_steps.md``), two threads step every
+#: network tried at least as fast (digits network, batch 64, 7.7 M: 1.45 ms on
+#: one thread, 1.20 ms on two) and whole digits fits differ by less than their
+#: run-to-run spread. Kept until the defaults are re-measured with it changed.
 SINGLE_THREAD_MAX_WORK = 2 * 10**7
 
 

@@ -1,0 +1,118 @@
+"""Seconds per autoencoder training step on one and on two torch threads.
+
+A check of ``SINGLE_THREAD_MAX_WORK`` in ``deepcluster_sk/_threads.py``:
+for a few networks and batch sizes, the forward multiply-adds of one
+mini-batch and the median time of an Adam step (``make_autoencoder_step``,
+the step pretraining runs) with 1 and 2 threads; then whole
+``AutoencoderKMeans`` fits on digits with the rule as it is (one thread for
+this network) and with the rule switched off (torch's two threads).
+
+Run alone on the machine:  python benchmarks/tuning/thread_steps.py
+Writes benchmarks/results/tuning/thread_steps.md.
+"""
+
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sklearn.datasets import load_digits
+
+import deepcluster_sk._threads as threads_rule
+from deepcluster_sk import AutoencoderKMeans
+from deepcluster_sk._auto import forward_work
+from deepcluster_sk._nn import Autoencoder
+from deepcluster_sk._train import make_adam, make_autoencoder_step
+
+#: (label, n_features, hidden_dims, batch_size): the digits network of the
+#: "auto" rule at its batch and at the paper's, and a network with four
+#: times its multiply-adds (twice the width) at batch 64.
+CASES = (
+    ("digits network, batch 64", 64, (128, 128, 256), 64),
+    ("digits network, batch 256", 64, (128, 128, 256), 256),
+    ("2x wider network, batch 64", 64, (256, 256, 512), 64),
+)
+N_COMPONENTS = 10
+WARMUP, REPEATS, STEPS = 50, 7, 200
+OUT = Path(__file__).resolve().parents[1] / "results" / "tuning" / "thread_steps.md"
+
+
+def seconds_per_step(n_features, hidden_dims, batch_size, threads):
+    """Median over ``REPEATS`` runs of ``STEPS`` steps, in seconds per step."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    autoencoder = Autoencoder(n_features, hidden_dims, N_COMPONENTS)
+    step = make_autoencoder_step(autoencoder, make_adam(autoencoder.parameters(), 1e-3))
+    x = torch.rand(batch_size, n_features)
+    for _ in range(WARMUP):
+        step(x)
+    runs = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for _ in range(STEPS):
+            step(x)
+        runs.append((time.perf_counter() - start) / STEPS)
+    return float(np.median(runs))
+
+
+def digits_fit_seconds(single_thread_max_work):
+    """Seconds of ``AutoencoderKMeans(10)`` on digits with the given threshold."""
+    torch.set_num_threads(2)
+    X = load_digits().data / 16
+    saved = threads_rule.SINGLE_THREAD_MAX_WORK
+    threads_rule.SINGLE_THREAD_MAX_WORK = single_thread_max_work
+    try:
+        start = time.perf_counter()
+        AutoencoderKMeans(10, device="cpu", random_state=0).fit(X)
+        return time.perf_counter() - start
+    finally:
+        threads_rule.SINGLE_THREAD_MAX_WORK = saved
+
+
+def main():
+    rows = []
+    for label, d, dims, batch in CASES:
+        # Encoder and mirrored decoder, as the estimators count it.
+        work = 2 * batch * forward_work([d, *dims, N_COMPONENTS])
+        one, two = (seconds_per_step(d, dims, batch, t) for t in (1, 2))
+        rows.append((label, work, one, two))
+        print(f"{label}: {work / 1e6:.1f} M multiply-adds, "
+              f"1 thread {one * 1e3:.2f} ms, 2 threads {two * 1e3:.2f} ms", flush=True)
+    lines = [
+        "# Autoencoder step time on one and two torch threads",
+        "",
+        "Command: `python benchmarks/tuning/thread_steps.py`  ",
+        f"Machine: {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads available to torch at the end, "
+        f"torch {torch.__version__}; median of {REPEATS} runs of {STEPS} Adam steps "
+        f"after {WARMUP} warm-up steps, on random data.",
+        "",
+        "| network and batch | forward multiply-adds per step | 1 thread ms/step | 2 threads ms/step |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {label} | {work / 1e6:.1f} M | {one * 1e3:.2f} | {two * 1e3:.2f} |"
+        for label, work, one, two in rows
+    ]
+    fits = {"rule (1 thread)": [], "rule off (2 threads)": []}
+    for _ in range(2):
+        fits["rule (1 thread)"].append(digits_fit_seconds(threads_rule.SINGLE_THREAD_MAX_WORK))
+        fits["rule off (2 threads)"].append(digits_fit_seconds(0))
+    lines += [
+        "",
+        "Whole fits, `AutoencoderKMeans(10, device=\"cpu\", random_state=0)` on "
+        "digits (X / 16), two runs each, alternated:",
+        "",
+        "| threads | fit s |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {name} | {', '.join(f'{t:.2f}' for t in ts)} |" for name, ts in fits.items()]
+    print(fits)
+    OUT.write_text("\n".join(lines) + "\n")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
