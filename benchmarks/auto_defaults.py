@@ -34,6 +34,7 @@ runs are appended to the JSON, so a suite can be run in parts.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -164,12 +165,18 @@ def fit_and_score(estimator, X, y, standardise):
     }
     return {
         "acc": cluster_accuracy(y, labels),
+        "labels_sha1": labels_fingerprint(labels),
         "nmi": float(normalized_mutual_info_score(y, labels)),
         "clusters_used": int(len(np.unique(labels))),
         "seconds": seconds,
         "settings": settings,
         "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
     }
+
+
+def labels_fingerprint(labels):
+    """SHA-1 of the labels as int64: equal fingerprints, identical labels."""
+    return hashlib.sha1(np.asarray(labels, dtype=np.int64).tobytes()).hexdigest()
 
 
 def _plain(value):
