@@ -2,7 +2,7 @@
 
 A user who passes only ``n_clusters`` gets a network and a training length
 sized for the data at hand, not for one benchmark. The functions below are
-the whole rule; ``benchmarks/results/auto_defaults.md`` holds the
+every rule of every estimator; ``benchmarks/results/auto_defaults.md`` holds the
 measurements behind their constants. Each is a pure function of the data's
 shape, so the same data always gets the same settings, and an explicit
 parameter value always wins over the rule.
@@ -14,8 +14,7 @@ updates, but no more than a CPU does in minutes.
 
 import math
 
-from ._layerwise import auto_layerwise_iterations
-from ._train import steps_per_epoch
+from ._training._sampler import steps_per_epoch
 
 #: Rows per mini-batch step: batch sizes grow with the data up to 64, so
 #: that small data sets still get many updates per epoch. Not the paper's
@@ -57,21 +56,6 @@ def _power_of_two_ceil(x):
 def _clip(value, bounds):
     low, high = bounds
     return int(min(max(value, low), high))
-
-
-def forward_work(dims):
-    """Multiply-adds per sample of a fully connected stack ``dims[0] -> ...``.
-
-    Parameters
-    ----------
-    dims : sequence of int
-        Layer widths, input first.
-
-    Returns
-    -------
-    work : int
-    """
-    return sum(n_in * n_out for n_in, n_out in zip(dims[:-1], dims[1:]))
 
 
 def auto_batch_size(n_samples):
@@ -153,49 +137,93 @@ def auto_epochs(n_samples, batch_size, steps):
     return _clip(-(-steps // steps_per_epoch(n_samples, batch_size)), _EPOCH_RANGE)
 
 
-def autoencoder_settings(
-    n_samples,
-    n_features,
-    *,
-    hidden_dims,
-    n_components,
-    batch_size,
-    pretrain,
-    pretrain_epochs,
-    pretrain_iterations,
-):
-    """Resolve the ``"auto"`` parameters of an autoencoder estimator.
+def autoencoder_settings(n_samples, n_features, *, hidden_dims, batch_size):
+    """Resolve the ``"auto"`` sizes of an autoencoder estimator.
 
     Parameters
     ----------
     n_samples, n_features : int
         The shape of the training data.
-    hidden_dims, n_components, batch_size, pretrain, pretrain_epochs, \
-pretrain_iterations
-        The estimator's parameters, each a value or ``"auto"``.
+    hidden_dims : tuple of int, "auto" or None
+        The estimator's parameter; None when the estimator trains a network
+        of the user's, which the parameter does not size.
+    batch_size : int or "auto"
 
     Returns
     -------
     settings : dict
-        ``hidden_dims``, ``batch_size`` and ``pretrain_epochs`` (end-to-end
-        pretraining) or ``pretrain_iterations`` (layer-wise), as used.
+        ``batch_size``, and ``hidden_dims`` unless it was None.
     """
     if batch_size == "auto":
         batch_size = auto_batch_size(n_samples)
-    if hidden_dims == "auto":
-        hidden_dims = auto_hidden_dims(n_features)
-    settings = {"hidden_dims": tuple(hidden_dims), "batch_size": batch_size}
+    settings = {"batch_size": batch_size}
+    if hidden_dims is not None:
+        if hidden_dims == "auto":
+            hidden_dims = auto_hidden_dims(n_features)
+        settings["hidden_dims"] = tuple(hidden_dims)
+    return settings
+
+
+def pretraining_settings(
+    n_samples,
+    n_features,
+    *,
+    batch_size,
+    work_per_sample,
+    pretrain,
+    pretrain_epochs,
+    pretrain_iterations,
+):
+    """Resolve the length of autoencoder pretraining.
+
+    Parameters
+    ----------
+    n_samples, n_features, batch_size : int
+    work_per_sample : int
+        Multiply-adds of one sample's forward pass through the autoencoder,
+        measured on the network that trains.
+    pretrain : {"end_to_end", "layerwise"}
+    pretrain_epochs, pretrain_iterations : int or "auto"
+
+    Returns
+    -------
+    settings : dict
+        ``pretrain_epochs`` (end-to-end pretraining) or
+        ``pretrain_iterations`` (layer-wise), as used.
+    """
     if pretrain == "layerwise":
         if pretrain_iterations == "auto":
             pretrain_iterations = auto_layerwise_iterations(n_samples, batch_size)
-        settings["pretrain_iterations"] = pretrain_iterations
-        return settings
+        return {"pretrain_iterations": pretrain_iterations}
     if pretrain_epochs == "auto":
-        work = 2 * forward_work([n_features, *hidden_dims, n_components])
-        steps = auto_training_steps(n_samples, n_features, batch_size, work)
+        steps = auto_training_steps(n_samples, n_features, batch_size, work_per_sample)
         pretrain_epochs = auto_epochs(n_samples, batch_size, steps)
-    settings["pretrain_epochs"] = pretrain_epochs
-    return settings
+    return {"pretrain_epochs": pretrain_epochs}
+
+
+#: Epochs per stage that ``pretrain_iterations="auto"`` aims for, and the
+#: bounds on the resulting step count.
+_LAYERWISE_EPOCHS = 20
+_LAYERWISE_STEP_RANGE = (1000, 50000)
+
+
+def auto_layerwise_iterations(n_samples, batch_size):
+    """Steps per stage of layer-wise pretraining, for ``"auto"``.
+
+    About 20 epochs, at least 1000 and at most 50 000 steps. The paper runs
+    50 000 steps per stage on MNIST (about 180 epochs); 20 epochs keeps the
+    greedy schedule affordable on a CPU.
+
+    Parameters
+    ----------
+    n_samples, batch_size : int
+
+    Returns
+    -------
+    iterations : int
+    """
+    epoch = steps_per_epoch(n_samples, batch_size)
+    return _clip(_LAYERWISE_EPOCHS * epoch, _LAYERWISE_STEP_RANGE)
 
 
 #: DEC's target distribution is recomputed about every ``_UPDATE_EPOCHS``
@@ -246,32 +274,37 @@ def self_training_settings(settings, n_samples, *, update_interval, max_iter):
     return {**settings, "update_interval": update_interval, "max_iter": max_iter}
 
 
-#: Softmax-head estimators (IMSAT, DAC): two hidden layers of ``w`` units,
+#: The estimators that train a network alone (IMSAT, DAC): two hidden layers of ``w`` units,
 #: ``w`` twice the features within these bounds (the IMSAT paper's 1200 on
 #: MNIST at most).
-_SOFTMAX_WIDTH_RANGE = (64, 1200)
+_NETWORK_WIDTH_RANGE = (64, 1200)
 
 
-def softmax_network_settings(n_samples, n_features, *, hidden_dims, batch_size):
+def network_settings(n_samples, n_features, *, hidden_dims, batch_size):
     """Resolve ``hidden_dims`` and ``batch_size`` of IMSAT and DAC.
 
     Parameters
     ----------
     n_samples, n_features : int
-    hidden_dims, batch_size
-        The estimator's parameters, each a value or ``"auto"``.
+    hidden_dims : tuple of int, "auto" or None
+        The estimator's parameter; None when the estimator trains a network
+        of the user's.
+    batch_size : int or "auto"
 
     Returns
     -------
     settings : dict
-        ``hidden_dims`` and ``batch_size`` as used.
+        ``batch_size``, and ``hidden_dims`` unless it was None.
     """
     if batch_size == "auto":
         batch_size = auto_batch_size(n_samples)
-    if hidden_dims == "auto":
-        width = auto_width(n_features, _SOFTMAX_WIDTH_RANGE)
-        hidden_dims = (width, width)
-    return {"hidden_dims": tuple(hidden_dims), "batch_size": batch_size}
+    settings = {"batch_size": batch_size}
+    if hidden_dims is not None:
+        if hidden_dims == "auto":
+            width = auto_width(n_features, _NETWORK_WIDTH_RANGE)
+            hidden_dims = (width, width)
+        settings["hidden_dims"] = tuple(hidden_dims)
+    return settings
 
 
 #: IMSAT's perturbation radius factor: the paper's 0.25 on images, 1.0 on
@@ -320,3 +353,46 @@ def auto_steps_per_stage(n_samples, batch_size):
     """
     per_epoch = max(1, n_samples // batch_size)
     return _clip(_STAGE_EPOCHS * per_epoch, _STAGE_STEP_RANGE)
+
+
+def dac_stage_settings(n_samples, batch_size, *, steps_per_stage):
+    """Resolve DAC's ``steps_per_stage``.
+
+    Parameters
+    ----------
+    n_samples : int
+    batch_size : int
+        Rows per mini-batch, before capping at ``n_samples``.
+    steps_per_stage : int, "epoch" or "auto"
+        ``"epoch"`` is one pass over the data, ``"auto"``
+        :func:`auto_steps_per_stage`.
+
+    Returns
+    -------
+    settings : dict
+        ``steps_per_stage`` as used.
+    """
+    batch_size = min(batch_size, n_samples)
+    if steps_per_stage == "epoch":
+        steps_per_stage = n_samples // batch_size
+    elif steps_per_stage == "auto":
+        steps_per_stage = auto_steps_per_stage(n_samples, batch_size)
+    return {"steps_per_stage": steps_per_stage}
+
+
+def imsat_settings(n_features, *, eps_scale):
+    """Resolve IMSAT's ``eps_scale``.
+
+    Parameters
+    ----------
+    n_features : int
+    eps_scale : float or "auto"
+
+    Returns
+    -------
+    settings : dict
+        ``eps_scale`` as used.
+    """
+    if eps_scale == "auto":
+        eps_scale = auto_eps_scale(n_features)
+    return {"eps_scale": eps_scale}

@@ -20,8 +20,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_array
 
-from ._dec import DECClusterer
-from ._pretrain_cache import pretrain_cache
+from ._estimators._dec import DECClusterer
+from ._estimators._memory import pretrain_cache
 
 __all__ = ["GeneralizabilityCurve", "generalizability_curve"]
 

@@ -107,11 +107,12 @@ AUTO_TABLE_SHAPES = (
 def write_auto_settings_table(path):
     """Write the RST table of the settings the "auto" defaults resolve to.
 
-    The values come from the estimators' own ``_settings``, the method
-    ``fit`` calls, so the table cannot drift from the code.
+    The values come from the estimators' own ``_planned_settings``: the
+    rules ``fit`` applies, with the default network built and its work
+    measured, so the table cannot drift from the code.
     """
     from deepcluster_sk import DACClusterer, DECClusterer, IMSATClusterer
-    from deepcluster_sk._train import steps_per_epoch
+    from deepcluster_sk._training._sampler import steps_per_epoch
 
     header = (
         "data", "n_samples x n_features", "DEC ``hidden_dims_``", "``batch_size_``",
@@ -121,9 +122,9 @@ def write_auto_settings_table(path):
     )
     rows = []
     for name, n, d in AUTO_TABLE_SHAPES:
-        dec = DECClusterer()._settings(n, d)
-        imsat = IMSATClusterer()._settings(n, d)
-        dac = DACClusterer()._settings(n, d)
+        dec = DECClusterer()._planned_settings(n, d)
+        imsat = IMSATClusterer()._planned_settings(n, d)
+        dac = DACClusterer()._planned_settings(n, d)
         steps = dec["pretrain_epochs"] * steps_per_epoch(n, dec["batch_size"])
         rows.append((
             name, f"{n:,} x {d:,}", str(dec["hidden_dims"]), str(dec["batch_size"]),

@@ -11,7 +11,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from deepcluster_sk import AutoencoderKMeans, DACClusterer, DECClusterer, IMSATClusterer
 from deepcluster_sk import _auto
-from deepcluster_sk._threads import training_threads
+from deepcluster_sk._torch._work import WorkCounter
+from deepcluster_sk._training._threads import training_threads
+from deepcluster_sk.nn import ClusterMLP, ConvAutoencoder, MLPAutoencoder
 
 sizes = st.integers(min_value=2, max_value=10**7)
 features = st.integers(min_value=1, max_value=10**5)
@@ -48,14 +50,8 @@ def test_training_steps_stay_within_the_step_and_compute_budget(n, d, batch, wor
 
 
 def test_tiny_data_gets_a_small_network_and_a_short_budget():
-    tiny = _auto.autoencoder_settings(
-        30, 3, hidden_dims="auto", n_components=10, batch_size="auto",
-        pretrain="end_to_end", pretrain_epochs="auto", pretrain_iterations="auto",
-    )
-    digits = _auto.autoencoder_settings(
-        1797, 64, hidden_dims="auto", n_components=10, batch_size="auto",
-        pretrain="end_to_end", pretrain_epochs="auto", pretrain_iterations="auto",
-    )
+    tiny = DECClusterer()._planned_settings(30, 3)
+    digits = DECClusterer()._planned_settings(1797, 64)
     steps = {
         name: s["pretrain_epochs"] * _auto.steps_per_epoch(n, s["batch_size"])
         for name, s, n in [("tiny", tiny, 30), ("digits", digits, 1797)]
@@ -65,24 +61,64 @@ def test_tiny_data_gets_a_small_network_and_a_short_budget():
 
 
 def test_explicit_values_win_over_the_rule():
-    settings = _auto.autoencoder_settings(
-        1000, 20, hidden_dims=[7, 5], n_components=3, batch_size=33,
-        pretrain="end_to_end", pretrain_epochs=4, pretrain_iterations="auto",
+    model = DECClusterer(
+        hidden_dims=[7, 5], batch_size=33, pretrain_epochs=4, update_interval=9,
+        max_iter=11,
     )
-    assert settings == {"hidden_dims": (7, 5), "batch_size": 33, "pretrain_epochs": 4}
-    settings = _auto.self_training_settings(
-        settings, 1000, update_interval=9, max_iter=11
-    )
-    assert settings["update_interval"] == 9 and settings["max_iter"] == 11
+    settings = model._planned_settings(1000, 20)
+    assert settings == {
+        "batch_size": 33, "hidden_dims": (7, 5), "update_interval": 9,
+        "max_iter": 11, "pretrain_epochs": 4,
+    }
 
 
 def test_layerwise_pretraining_resolves_its_iterations_not_epochs():
-    settings = _auto.autoencoder_settings(
-        1000, 20, hidden_dims="auto", n_components=10, batch_size="auto",
-        pretrain="layerwise", pretrain_epochs="auto", pretrain_iterations="auto",
-    )
+    settings = DECClusterer(pretrain="layerwise")._planned_settings(1000, 20)
     assert "pretrain_epochs" not in settings
-    assert settings["pretrain_iterations"] >= 1
+    assert settings["pretrain_iterations"] == _auto.auto_layerwise_iterations(
+        1000, settings["batch_size"]
+    )
+
+
+def test_auto_layerwise_iterations_are_about_twenty_epochs_within_bounds():
+    assert _auto.auto_layerwise_iterations(100, 256) == 1000
+    assert _auto.auto_layerwise_iterations(70000, 256) == 20 * 274
+    assert _auto.auto_layerwise_iterations(10**7, 256) == 50000
+
+
+def test_the_budget_follows_the_measured_work_of_the_network():
+    # On 10 000 images the compute cap binds: a network of a third of the
+    # work per sample (1.66 M and 0.52 M multiply-adds through the encoder)
+    # gets about three times the pretraining epochs.
+    n, d = 10000, 784
+    wide = DECClusterer(hidden_dims=(500, 500, 2000))._planned_settings(n, d)
+    narrow = DECClusterer(hidden_dims=(250, 250, 1000))._planned_settings(n, d)
+    ratio = narrow["pretrain_epochs"] / wide["pretrain_epochs"]
+    assert 2.9 < ratio < 3.5
+
+
+def _measured(module, x):
+    with WorkCounter(module) as counter, torch.no_grad():
+        module(x)
+    return counter.multiply_adds / x.shape[0]
+
+
+def test_measured_work_of_the_mlps_is_the_sum_of_their_layer_products():
+    dims = [64, 128, 128, 256, 10]
+    products = sum(a * b for a, b in zip(dims[:-1], dims[1:]))
+    autoencoder = MLPAutoencoder(64, dims[1:-1], 10)
+    assert _measured(autoencoder, torch.zeros(3, 64)) == 2 * products
+    network = ClusterMLP(64, 10, (128, 128)).eval()
+    assert _measured(network, torch.zeros(3, 64)) == 64 * 128 + 128 * 128 + 128 * 10
+
+
+def test_measured_work_of_a_convolution_counts_every_output():
+    autoencoder = ConvAutoencoder((1, 8, 8), n_components=4, channels=(2,),
+                                  kernel_sizes=(3,))
+    # Conv: 2 x 4 x 4 outputs of 1 x 3 x 3; linear 32 -> 4 and 4 -> 32;
+    # transposed conv: 2 x 4 x 4 inputs, each spread over 1 x 3 x 3 outputs.
+    expected = 32 * 9 + 32 * 4 + 4 * 32 + 32 * 9
+    assert _measured(autoencoder, torch.zeros(2, 1, 8, 8)) == expected
 
 
 @pytest.mark.parametrize("Estimator", [DECClusterer, AutoencoderKMeans])
@@ -145,7 +181,7 @@ def test_imsat_stores_the_settings_it_used(blobs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X)
-    width = _auto.auto_width(X.shape[1], _auto._SOFTMAX_WIDTH_RANGE)
+    width = _auto.auto_width(X.shape[1], _auto._NETWORK_WIDTH_RANGE)
     assert model.hidden_dims_ == (width, width)
     assert model.eps_scale_ == _auto.auto_eps_scale(X.shape[1])
     # An explicit eps_scale wins and scales the same neighbour distances.

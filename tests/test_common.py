@@ -173,7 +173,7 @@ def test_failure_inside_training_leaves_the_estimator_unfitted(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(type(model), "_fit", interrupted)
+    monkeypatch.setattr(type(model), "_train", interrupted)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X)
     assert not [k for k in vars(model) if k.endswith("_")]

@@ -11,46 +11,71 @@ compare against bit for bit. Tests marked for CUDA run the real thing.
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
+from conftest import FAST_DEC
+from sklearn.base import clone
 
-import deepcluster_sk._cuda_graphs as cg
-from deepcluster_sk._cuda_graphs import GraphedStep, allow_tf32, cuda_graphed_step
-from deepcluster_sk._nn import Autoencoder, reset_parameters
-from deepcluster_sk._train import make_adam, make_autoencoder_step, make_dec_step
+import deepcluster_sk._training._cuda_graphs as cg
+import deepcluster_sk._training._engine as engine
+from deepcluster_sk import (
+    AutoencoderKMeans,
+    DACClusterer,
+    DECClusterer,
+    IMSATClusterer,
+)
+from deepcluster_sk._torch._data import TrainingData
+from deepcluster_sk._training._cuda_graphs import (
+    GraphedStep,
+    allow_tf32,
+    cuda_graphed_step,
+)
+from deepcluster_sk._training._pretraining import EndToEndPhase
+from deepcluster_sk._training._sampler import RowSampler
+from deepcluster_sk._training._self_training import SelfTrainingPhase
+from deepcluster_sk.nn import MLPAutoencoder
 
 BATCH, N_FEATURES, N_CLUSTERS = 16, 6, 3
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 
 
 def small_autoencoder(device):
-    model = Autoencoder(N_FEATURES, (8,), 2)
-    reset_parameters(model, torch.Generator().manual_seed(0))
-    return model.to(device)
+    generator = torch.Generator().manual_seed(0)
+    return MLPAutoencoder(N_FEATURES, (8,), 2, generator=generator).to(device)
+
+
+def _data_and_sampler(device):
+    data = TrainingData(np.zeros((BATCH, N_FEATURES), np.float32), torch.device(device))
+    sampler = RowSampler(BATCH, BATCH, torch.Generator(), data.device)
+    return data, sampler
 
 
 def autoencoder_case(device="cpu", **adam):
+    """The step of end-to-end pretraining, with Adam's options if given."""
     model = small_autoencoder(device)
-    optimizer = (
-        torch.optim.Adam(model.parameters(), **adam)
-        if adam
-        else make_adam(model.parameters(), 1e-2)
-    )
-    return model, make_autoencoder_step(model, optimizer)
+    phase = EndToEndPhase(model, *_data_and_sampler(device), 1, 1e-2, "advice")
+    if adam:
+        phase.optimizer = torch.optim.Adam(model.parameters(), **adam)
+    return model, phase.step
 
 
 def dec_case(device="cpu"):
+    """The step of IDEC's self-training."""
     model = small_autoencoder(device)
     generator = torch.Generator().manual_seed(0)
     centers = torch.nn.Parameter(
         torch.randn(N_CLUSTERS, 2, generator=generator).to(device)
     )
-    params = [centers, *model.parameters()]
-    optimizer = torch.optim.SGD(params, lr=0.05, momentum=0.9)
-    step = make_dec_step(model.encoder, model.decoder, centers, optimizer, 1.0, 0.5)
+    phase = SelfTrainingPhase(
+        model, centers, *_data_and_sampler(device), alpha=1.0, max_iter=10,
+        update_interval=5, tol=0.0, learning_rate=0.05, momentum=0.9,
+        train_encoder=True, reconstruction_weight=0.5, inference_batch_size=64,
+        advice="advice",
+    )
     trained = torch.nn.Module()
     trained.autoencoder, trained.centers = model, centers
-    return trained, step
+    return trained, phase.step
 
 
 def batches(sizes, n_inputs, device="cpu"):
@@ -92,7 +117,8 @@ class FakeGraph:
         )
 
     def replay(self):
-        self.static_output.copy_(self.step(*self.static_inputs))
+        output = self.step(*self.static_inputs)
+        self.static_output.resize_(output.shape).copy_(output)
 
 
 @pytest.fixture
@@ -106,8 +132,9 @@ def fake_cuda(monkeypatch):
 
     def capture(step, static_inputs, stream):
         calls["capture"].append(step)
-        # Like a real capture: record, do not run. Loss outputs are scalars.
-        graph = FakeGraph(step, static_inputs, torch.zeros(()))
+        # Like a real capture: record, do not run; the output buffer takes the
+        # shape of the loss (a scalar or loss terms) at the first replay.
+        graph = FakeGraph(step, static_inputs, torch.empty(0))
         return graph, graph.static_output
 
     monkeypatch.setattr(cg, "_new_stream", lambda device: object())
@@ -217,6 +244,46 @@ def test_disabled_wrapper_never_tries(fake_cuda):
     graphed = cuda_graphed_step(step, inputs[0], enabled=False)
     run(graphed, inputs)
     assert fake_cuda == {"warm_up": [], "capture": []} and graphed.n_eager == 5
+
+
+ESTIMATORS = [
+    DECClusterer(n_clusters=3, **FAST_DEC),
+    DECClusterer(n_clusters=3, **FAST_DEC, reconstruction_weight=1.0),
+    AutoencoderKMeans(n_clusters=3, hidden_dims=(16,), pretrain_epochs=5, n_init=2,
+                      random_state=0),
+    IMSATClusterer(n_clusters=3, hidden_dims=(16,), n_epochs=4, batch_size=50,
+                   random_state=0),
+    DACClusterer(n_clusters=3, hidden_dims=(16,), steps_per_stage=3,
+                 threshold_rate=0.05, batch_size=50, random_state=0),
+]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "estimator", ESTIMATORS, ids=["DEC", "IDEC", "AEKMeans", "IMSAT", "DAC"]
+)
+def test_every_phase_replayed_as_a_graph_trains_like_the_eager_loop(
+    estimator, blobs, fake_cuda, monkeypatch
+):
+    # The engine captures the step of every phase that allows it; here on the
+    # CPU with the fake graphs, which replay on the static input buffers. A
+    # step that read anything but its inputs and state updated in place (a
+    # tensor rebound between periods, noise drawn inside the step) would
+    # train differently from the eager fit.
+    X, _ = blobs
+    eager = clone(estimator).fit(X)
+
+    def always_capture(step, examples, enabled=None, **kwargs):
+        return cuda_graphed_step(
+            step, examples, enabled=enabled is not False, warmup_steps=2
+        )
+
+    monkeypatch.setattr(engine, "cuda_graphed_step", always_capture)
+    graphed = clone(estimator).fit(X)
+    assert len(fake_cuda["capture"]) >= 1
+    np.testing.assert_array_equal(graphed.labels_, eager.labels_)
+    np.testing.assert_equal(graphed.history_, eager.history_)
+    np.testing.assert_array_equal(graphed.transform(X), eager.transform(X))
 
 
 @pytest.mark.parametrize(

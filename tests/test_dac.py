@@ -6,15 +6,14 @@ import pytest
 import torch
 
 from deepcluster_sk import DACClusterer
-from deepcluster_sk._dac import (
+from deepcluster_sk._estimators._dac import (
     dac_pair_loss,
     normalized_outputs,
     select_pairs,
     threshold_schedule,
 )
-from deepcluster_sk._nn import reset_parameters
-from deepcluster_sk._softmax_head import SoftmaxMLP
 from deepcluster_sk.metrics import cluster_accuracy
+from deepcluster_sk.nn import ClusterMLP
 
 #: A small network and budget: the checks fit dozens of times on tiny data.
 #: Fewer, shorter threshold stages at a higher learning rate: still enough
@@ -92,10 +91,10 @@ def test_epoch_stages_take_one_pass_per_threshold(blobs):
 
 def test_verbose_prints_the_thresholds_and_loss(blobs, capsys):
     X, _ = blobs
-    DACClusterer(n_clusters=3, verbose=1, **FAST).fit(X)
+    DACClusterer(n_clusters=3, verbose=2, **FAST).fit(X)
     out = capsys.readouterr().out
-    assert "[DACClusterer] stage" in out
-    assert "u=0.950" in out
+    assert "[DACClusterer] training stage 1/" in out
+    assert "u 0.950, l 0.455, loss" in out
 
 
 # -- persistence ----------------------------------------------------------------
@@ -192,8 +191,7 @@ def test_output_batch_norm_keeps_initial_outputs_apart(output_relu):
     x = torch.randn(64, 6, generator=generator)
 
     def negative_fraction(**options):
-        network = SoftmaxMLP(6, (16,), 10, **options)
-        reset_parameters(network, generator)
+        network = ClusterMLP(6, 10, (16,), generator=generator, **options)
         features = normalized_outputs(network.train()(x))
         return float(((features @ features.T) < 0.455).float().mean())
 

@@ -1,16 +1,16 @@
-"""The DEC formulas against ALGORITHMS.md section 1."""
+"""The DEC formulas against the paper's (docs/user_guide/dec.rst)."""
 
 import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepcluster_sk._dec_math import (
-    kl_divergence,
+from deepcluster_sk._torch._dec_math import (
     log_soft_assignment,
     soft_assignment,
     target_distribution,
 )
+from deepcluster_sk._torch._information import kl_divergence
 
 shapes = st.tuples(
     st.integers(1, 40), st.integers(1, 8), st.integers(1, 6)

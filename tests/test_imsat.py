@@ -7,21 +7,21 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from deepcluster_sk import IMSATClusterer
-from deepcluster_sk._data import TrainingData
-from deepcluster_sk._imsat import (
+from deepcluster_sk._estimators._imsat import (
     imsat_loss_terms,
-    kth_neighbor_distances,
     rpt_perturbation,
     vat_perturbation,
 )
-from deepcluster_sk._softmax_head import (
-    SoftmaxMLP,
+from deepcluster_sk._torch._batch_norm import batch_statistics_only
+from deepcluster_sk._torch._data import TrainingData
+from deepcluster_sk._torch._distances import kth_neighbor_distances
+from deepcluster_sk._torch._information import (
     conditional_entropy,
-    fixed_size_batches,
-    kl_divergence_rows,
+    kl_divergence,
     marginal_entropy,
 )
 from deepcluster_sk.metrics import cluster_accuracy
+from deepcluster_sk.nn import ClusterMLP
 
 #: A small network and budget: the checks fit dozens of times on tiny data.
 FAST = dict(hidden_dims=(16,), n_epochs=5, batch_size=32, random_state=0)
@@ -155,14 +155,16 @@ def test_imsat_objective_weights_its_entropies():
     assert float(loss) == pytest.approx(0.1 * (float(h_cond) - 4.0 * float(h_marg)))
 
 
-def test_kl_divergence_rows_matches_numpy():
+def test_mean_kl_divergence_of_the_rows_matches_numpy():
     p = _random_distribution(5, 3, seed=2)
     q = _random_distribution(5, 3, seed=3)
     expected = (p * np.log(p / q)).sum(axis=1).mean()
-    value = kl_divergence_rows(torch.from_numpy(p), torch.from_numpy(np.log(q)))
+    value = kl_divergence(torch.from_numpy(p), torch.from_numpy(np.log(q)), "batchmean")
     assert float(value) == pytest.approx(expected, rel=1e-6)
-    same = kl_divergence_rows(torch.from_numpy(p), torch.from_numpy(np.log(p)))
+    same = kl_divergence(torch.from_numpy(p), torch.from_numpy(np.log(p)), "batchmean")
     assert float(same) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="reduction"):
+        kl_divergence(torch.from_numpy(p), torch.from_numpy(np.log(q)), "mean")
 
 
 def test_rpt_lies_on_the_sphere_of_radius_eps():
@@ -177,7 +179,7 @@ def test_rpt_lies_on_the_sphere_of_radius_eps():
 
 def test_vat_has_norm_eps_and_increases_the_divergence_more_than_random():
     generator = torch.Generator().manual_seed(0)
-    network = SoftmaxMLP(5, (16,), 3)
+    network = ClusterMLP(5, 3, (16,))
     for param in network.parameters():
         param.data.normal_(0, 1, generator=generator)
     network.train()
@@ -192,21 +194,44 @@ def test_vat_has_norm_eps_and_increases_the_divergence_more_than_random():
     assert all(param.grad is None for param in network.parameters())
 
     def divergence(perturbation):
-        with torch.no_grad():
-            log_q = torch.log_softmax(network(x + perturbation, update_stats=False), 1)
-            return float(kl_divergence_rows(p, log_q))
+        with torch.no_grad(), batch_statistics_only(network):
+            log_q = torch.log_softmax(network(x + perturbation), 1)
+            return float(kl_divergence(p, log_q, "batchmean"))
 
     assert divergence(r) > 2 * divergence(rpt_perturbation(noise, eps))
 
 
-def test_perturbed_forward_passes_leave_batch_norm_statistics_alone():
-    network = SoftmaxMLP(4, (8,), 2).train()
-    x = torch.randn(32, 4)
-    before = network.norms[0].running_mean.clone()
-    network(x, update_stats=False)
-    torch.testing.assert_close(network.norms[0].running_mean, before)
-    network(x)
-    assert not torch.equal(network.norms[0].running_mean, before)
+@pytest.mark.parametrize("norm", [torch.nn.BatchNorm1d, torch.nn.BatchNorm2d])
+def test_perturbed_forward_passes_leave_normalisation_statistics_alone(norm):
+    # Any module: a user's convolutional network with 2-D batch norm too.
+    layer = norm(4)
+    network = torch.nn.Sequential(layer, torch.nn.Flatten()).train()
+    x = torch.randn(32, 4) if norm is torch.nn.BatchNorm1d else torch.randn(8, 4, 3, 3)
+    before = layer.running_mean.clone(), int(layer.num_batches_tracked)
+    with batch_statistics_only(network):
+        inside = network(x)
+    torch.testing.assert_close(layer.running_mean, before[0])
+    assert int(layer.num_batches_tracked) == before[1]
+    assert layer.track_running_stats
+    # The same normalisation as a tracking pass: by the batch's own statistics.
+    torch.testing.assert_close(network(x), inside)
+    assert not torch.equal(layer.running_mean, before[0])
+
+
+def test_vat_on_a_convolutional_network_with_batch_norm():
+    generator = torch.Generator().manual_seed(0)
+    network = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(64, 3),
+    ).train()
+    x = torch.randn(16, 1, 4, 4, generator=generator)
+    p = torch.softmax(network(x), dim=1).detach()
+    statistics = network[1].running_mean.clone()
+    eps = torch.full((16,), 0.3)
+    r = vat_perturbation(network, x, p, eps, xi=1.0, noise=torch.randn(16, 1, 4, 4))
+    assert r.shape == x.shape
+    torch.testing.assert_close(r.flatten(1).norm(dim=1), eps)
+    torch.testing.assert_close(network[1].running_mean, statistics)
 
 
 def test_kth_neighbor_distances_match_scikit_learn():
@@ -219,16 +244,6 @@ def test_kth_neighbor_distances_match_scikit_learn():
     # k is capped at n_samples - 1.
     small = TrainingData(X[:4], torch.device("cpu"))
     assert kth_neighbor_distances(small, k=10, batch_size=32).shape == (4,)
-
-
-def test_fixed_size_batches_drop_the_remainder_and_cover_each_epoch():
-    generator = torch.Generator().manual_seed(0)
-    batches = fixed_size_batches(10, 4, generator, torch.device("cpu"))
-    epoch = [next(batches) for _ in range(2)]
-    assert all(b.numel() == 4 for b in epoch)
-    assert len(set(torch.cat(epoch).tolist())) == 8
-    capped = fixed_size_batches(3, 8, generator, torch.device("cpu"))
-    assert sorted(next(capped).tolist()) == [0, 1, 2]
 
 
 # -- quality --------------------------------------------------------------------
@@ -258,5 +273,5 @@ def test_verbose_prints_the_loss_terms(blobs, capsys):
     IMSATClusterer(n_clusters=3, verbose=2, **FAST).fit(X)
     out = capsys.readouterr().out
     n_epochs = FAST["n_epochs"]
-    assert f"[IMSATClusterer] epoch {n_epochs}/{n_epochs}" in out
+    assert f"[IMSATClusterer] training epoch {n_epochs}/{n_epochs}: loss" in out
     assert "sat_loss" in out

@@ -7,11 +7,13 @@ from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from deepcluster_sk._kmeans import (
-    kmeans_centers,
+import deepcluster_sk._estimators._autoencoder as autoencoder_module
+import deepcluster_sk._torch._distances as distances_module
+from deepcluster_sk._estimators._autoencoder import kmeans_centers
+from deepcluster_sk._torch._distances import squared_distances
+from deepcluster_sk._torch._kmeans import (
     kmeans_plusplus_torch,
     lloyd_torch,
-    squared_distances_chunked,
     torch_kmeans,
 )
 
@@ -117,20 +119,18 @@ def test_lloyd_stops_at_tolerance():
     assert float(converged.inertia) == pytest.approx(1.0)
 
 
-def test_chunked_distances_match_cdist():
+def test_squared_distances_match_cdist():
     generator = torch.Generator().manual_seed(0)
     X = torch.randn(300, 7, generator=generator, dtype=torch.float64)
     C = torch.randn(4, 7, generator=generator, dtype=torch.float64)
-    assert torch.allclose(squared_distances_chunked(X, C), torch.cdist(X, C) ** 2)
+    assert torch.allclose(squared_distances(X, C), torch.cdist(X, C) ** 2)
 
 
-def test_chunked_distances_use_small_chunks(monkeypatch):
-    import deepcluster_sk._kmeans as module
-
-    monkeypatch.setattr(module, "_CHUNK_ELEMENTS", 10)
+def test_squared_distances_of_large_inputs_use_small_chunks(monkeypatch):
+    monkeypatch.setattr(distances_module, "_CHUNK_ELEMENTS", 10)
     X, C = torch.arange(12.0).reshape(6, 2), torch.zeros(3, 2)
     expected = X.pow(2).sum(dim=1, keepdim=True).expand(6, 3)
-    assert torch.equal(squared_distances_chunked(X, C), expected)
+    assert torch.equal(squared_distances(X, C), expected)
 
 
 @pytest.mark.parametrize(
@@ -173,8 +173,7 @@ def test_kmeans_centers_on_cpu_is_sklearn(blobs):
 def test_kmeans_centers_uses_torch_for_cuda_tensors(blobs, monkeypatch):
     # No GPU here: pretend the embedding is on CUDA and check the torch path
     # is taken and returns what the function promises.
-    import deepcluster_sk._kmeans as module
-
+    module = autoencoder_module
     X, y = blobs
     calls = []
     real = module.torch_kmeans

@@ -6,16 +6,17 @@ import torch
 from sklearn.datasets import make_blobs
 
 from deepcluster_sk import AutoencoderKMeans, DECClusterer
-from deepcluster_sk._data import TrainingData
-from deepcluster_sk._layerwise import (
-    _EpochReporter,
-    auto_layerwise_iterations,
+from deepcluster_sk._torch._data import TrainingData
+from deepcluster_sk._torch._init import init_weights
+from deepcluster_sk._training._engine import run_phase
+from deepcluster_sk._training._pretraining import (
+    LayerPairStage,
+    LayerwisePretraining,
     layer_pairs,
-    pretrain_layerwise,
-    train_layer_pair,
 )
-from deepcluster_sk._nn import Autoencoder, reset_parameters
-from deepcluster_sk._train import endless_index_batches
+from deepcluster_sk._training._progress import ProgressPrinter
+from deepcluster_sk._training._sampler import RowSampler
+from deepcluster_sk.nn import ConvAutoencoder, MLPAutoencoder
 
 
 def _data(n_samples=200, n_features=12, seed=0):
@@ -25,23 +26,18 @@ def _data(n_samples=200, n_features=12, seed=0):
 
 
 def _autoencoder(n_features=12, seed=0):
-    autoencoder = Autoencoder(n_features, (16, 8), 3)
-    reset_parameters(autoencoder, torch.Generator().manual_seed(seed), std=0.1)
+    generator = torch.Generator().manual_seed(seed)
+    autoencoder = MLPAutoencoder(n_features, (16, 8), 3, generator=generator)
+    init_weights(autoencoder, generator, std=0.1)
     return autoencoder
 
 
-def _pretrain(autoencoder, data, seed=0, **kwargs):
-    params = dict(
-        layer_iterations=60,
-        finetune_iterations=60,
-        batch_size=32,
-        learning_rate=0.05,
-        lr_step=40,
-        dropout=0.2,
-        generator=torch.Generator().manual_seed(seed),
-    )
+def _pretrain(autoencoder, data, seed=0, iterations=60, verbose=0, **kwargs):
+    params = dict(learning_rate=0.05, lr_step=40, dropout=0.2)
     params.update(kwargs)
-    return pretrain_layerwise(autoencoder, data, **params)
+    schedule = LayerwisePretraining(iterations, 32, "scale the data", **params)
+    generator = torch.Generator().manual_seed(seed)
+    return schedule.run(autoencoder, data, generator, ProgressPrinter(verbose, "Test"))
 
 
 def _snapshot(module):
@@ -78,13 +74,14 @@ def test_pretraining_lowers_the_finetuning_loss():
     assert not autoencoder.training
 
 
-def test_on_epoch_counts_epochs_across_stages():
-    calls = []
-    data = _data()
-    _pretrain(_autoencoder(), data, on_epoch=lambda *args: calls.append(args))
-    n_epochs = calls[0][1]
-    assert [c[0] for c in calls] == list(range(n_epochs))
-    assert all(c[1] == n_epochs for c in calls)
+def test_progress_counts_epochs_across_stages(capsys):
+    losses = _pretrain(_autoencoder(), _data(), verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    n_epochs = len(losses)
+    assert lines == [
+        f"[Test] layer-wise pretraining epoch {i}/{n_epochs}: loss {loss:.5f}"
+        for i, loss in enumerate(losses, start=1)
+    ]
 
 
 def test_same_generator_same_weights_other_generator_other_weights():
@@ -102,11 +99,11 @@ def test_same_generator_same_weights_other_generator_other_weights():
 
 
 def test_global_rng_is_not_used():
-    data = _data()
+    data, autoencoder = _data(), _autoencoder()
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
-    _pretrain(_autoencoder(), data, layer_iterations=5, finetune_iterations=5)
+    _pretrain(autoencoder, data, iterations=5)
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -118,19 +115,21 @@ def test_a_layer_pair_trains_only_its_own_weights(depth):
     own = {id(p) for p in (*enc.parameters(), *dec.parameters())}
     before = {id(p): p.detach().clone() for p in autoencoder.parameters()}
     generator = torch.Generator().manual_seed(0)
-    train_layer_pair(
+    stage = LayerPairStage(
         autoencoder,
         depth,
         data,
-        endless_index_batches(data.n_samples, 32, generator, data.device),
+        RowSampler(data.n_samples, 32, generator, data.device),
+        generator,
+        0.2,
         iterations=20,
         learning_rate=0.05,
         lr_step=10,
         momentum=0.9,
-        dropout=0.2,
-        generator=generator,
-        reporter=_EpochReporter(7, 3, None),
+        epoch_offset=0,
+        advice="scale the data",
     )
+    assert len(run_phase(stage)) == 3  # 20 steps in epochs of 7
     for param in autoencoder.parameters():
         changed = not torch.equal(param, before[id(param)])
         assert changed == (id(param) in own)
@@ -145,14 +144,7 @@ def test_learning_rate_is_divided_by_ten_every_lr_step(monkeypatch):
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.SGD, "step", recording_step)
-    _pretrain(
-        _autoencoder(),
-        _data(),
-        layer_iterations=5,
-        finetune_iterations=5,
-        learning_rate=0.1,
-        lr_step=2,
-    )
+    _pretrain(_autoencoder(), _data(), iterations=5, learning_rate=0.1, lr_step=2)
     expected_stage = [0.1, 0.1, 0.01, 0.01, 0.001]
     assert np.allclose(seen, expected_stage * 4)
 
@@ -160,14 +152,20 @@ def test_learning_rate_is_divided_by_ten_every_lr_step(monkeypatch):
 def test_zero_iterations_leave_the_weights_alone():
     autoencoder = _autoencoder()
     before = _snapshot(autoencoder)
-    assert _pretrain(autoencoder, _data(), layer_iterations=0, finetune_iterations=0) == []
+    assert _pretrain(autoencoder, _data(), iterations=0) == []
     assert all(torch.equal(a, b) for a, b in zip(before, autoencoder.parameters()))
 
 
-def test_auto_iterations_are_about_twenty_epochs_within_bounds():
-    assert auto_layerwise_iterations(100, 256) == 1000
-    assert auto_layerwise_iterations(70000, 256) == 20 * 274
-    assert auto_layerwise_iterations(10**7, 256) == 50000
+def test_a_network_that_is_not_a_stack_of_linear_layers_is_refused():
+    with pytest.raises(ValueError, match="encoder of ConvAutoencoder holds Unflatten, "
+                       "Conv2d"):
+        layer_pairs(ConvAutoencoder(64, channels=(4,), kernel_sizes=(3,)))
+    X, _ = make_blobs(30, 64, random_state=0)
+    model = DECClusterer(2, autoencoder=ConvAutoencoder, autoencoder__channels=(4,),
+                         autoencoder__kernel_sizes=(3,), pretrain="layerwise")
+    with pytest.raises(ValueError, match="pretrain='end_to_end'"):
+        model.fit(X)
+    assert not hasattr(model, "labels_")
 
 
 FAST = dict(hidden_dims=(16,), n_components=2, batch_size=32, n_init=2)

@@ -20,10 +20,27 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 import deepcluster_sk
-import deepcluster_sk._threads
+import deepcluster_sk._training._threads as threads_module
 from deepcluster_sk import AutoencoderKMeans, DECClusterer
-from deepcluster_sk._base import BaseAutoencoderClusterer
+from deepcluster_sk._estimators._autoencoder import BaseAutoencoderClusterer
 from deepcluster_sk.model_selection import generalizability_curve
+from deepcluster_sk.nn import MLPAutoencoder
+
+
+class TinyAutoencoder(torch.nn.Module):
+    """A user's autoencoder class: one hidden layer of ``width`` units."""
+
+    def __init__(self, input_shape, n_components, width=8):
+        super().__init__()
+        (n_features,) = input_shape
+        self.encoder = torch.nn.Sequential(
+            torch.nn.Linear(n_features, width), torch.nn.ReLU(),
+            torch.nn.Linear(width, n_components),
+        )
+        self.decoder = torch.nn.Sequential(
+            torch.nn.Linear(n_components, width), torch.nn.ReLU(),
+            torch.nn.Linear(width, n_features),
+        )
 
 DEC = DECClusterer(n_clusters=3, **FAST_DEC, pretrain_iterations=30)
 AE_KMEANS = AutoencoderKMeans(
@@ -34,6 +51,7 @@ AE_KMEANS = AutoencoderKMeans(
 #: A new value for every parameter that changes pretraining. Kept in step
 #: with the class's declaration by test_every_pretraining_parameter_is_tested.
 PRETRAINING_CHANGES = {
+    "autoencoder": TinyAutoencoder,
     "hidden_dims": (16,),
     "n_components": 3,
     "pretrain": "layerwise",
@@ -65,13 +83,20 @@ CLUSTERING_CHANGES = [
 def pretrainings(monkeypatch):
     """The estimators that trained an autoencoder, one entry per pretraining."""
     calls = []
-    original = BaseAutoencoderClusterer._pretrain
+    original = BaseAutoencoderClusterer._pretraining
 
-    def counting(self, *args, **kwargs):
-        calls.append(type(self).__name__)
-        return original(self, *args, **kwargs)
+    def counting(self, settings):
+        schedule = original(self, settings)
+        run = schedule.run
 
-    monkeypatch.setattr(BaseAutoencoderClusterer, "_pretrain", counting)
+        def counted(*args, **kwargs):
+            calls.append(type(self).__name__)
+            return run(*args, **kwargs)
+
+        schedule.run = counted
+        return schedule
+
+    monkeypatch.setattr(BaseAutoencoderClusterer, "_pretraining", counting)
     return calls
 
 
@@ -144,7 +169,7 @@ def test_other_data_torch_threads_or_version_miss_the_cache(
     # A network this small trains on one thread whatever torch's setting, so
     # the warm cache holds a one-thread network; without that policy, the
     # setting (two threads here) is what the weights depend on.
-    monkeypatch.setattr(deepcluster_sk._threads, "SINGLE_THREAD_MAX_WORK", 0)
+    monkeypatch.setattr(threads_module, "SINGLE_THREAD_MAX_WORK", 0)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -154,6 +179,60 @@ def test_other_data_torch_threads_or_version_miss_the_cache(
     assert len(pretrainings) == 2
     monkeypatch.setattr(deepcluster_sk, "__version__", "0.0.0")
     clone(DEC).set_params(memory=warm_cache).fit(blobs[0])
+    assert len(pretrainings) == 3
+
+
+def test_the_autoencoder_class_and_its_parameters_key_the_cache(
+    blobs, tmp_path, pretrainings
+):
+    X, _ = blobs
+    user = clone(DEC).set_params(memory=str(tmp_path), autoencoder=TinyAutoencoder)
+    reference = clone(user).set_params(memory=None).fit(X)
+    for _ in range(2):
+        _assert_same_model(clone(user).fit(X), reference, X)
+    assert len(pretrainings) == 2
+    clone(user).set_params(autoencoder__width=6).fit(X)
+    assert len(pretrainings) == 3
+    clone(user).set_params(autoencoder__width=6).fit(X)
+    assert len(pretrainings) == 3
+    # The package's class given explicitly is another network than None's.
+    clone(DEC).set_params(memory=str(tmp_path), autoencoder=MLPAutoencoder,
+                          autoencoder__hidden_dims=(32,)).fit(X)
+    assert len(pretrainings) == 4
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_autoencoder_instance_is_keyed_by_its_weights(blobs, tmp_path, pretrainings):
+    X, _ = blobs
+    torch.manual_seed(0)
+    first, second = TinyAutoencoder((6,), 4), TinyAutoencoder((6,), 4)
+    untrained = [p.detach().clone() for p in first.parameters()]
+    model = clone(DEC).set_params(memory=str(tmp_path), autoencoder=first)
+    model.fit(X)
+    clone(model).fit(X)
+    assert len(pretrainings) == 1
+    clone(model).set_params(autoencoder=second).fit(X)
+    assert len(pretrainings) == 2
+    # The instance itself is never trained: every fit starts from its weights.
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), untrained))
+    np.testing.assert_array_equal(
+        clone(model).set_params(memory=None).fit(X).labels_, model.labels_
+    )
+
+
+def test_a_cached_entry_that_does_not_fit_the_network_is_replaced(
+    blobs, tmp_path, pretrainings, monkeypatch
+):
+    X, _ = blobs
+    model = clone(DEC).set_params(memory=str(tmp_path))
+    model.fit(X)
+    # Another network under the same key (as a changed class would give).
+    monkeypatch.setattr(
+        BaseAutoencoderClusterer, "_pretraining_key", lambda self, fit: {"same": 1}
+    )
+    model.fit(X)
+    with pytest.warns(UserWarning, match="do not fit"):
+        clone(model).set_params(hidden_dims=(16,)).fit(X)
     assert len(pretrainings) == 3
 
 
@@ -199,7 +278,7 @@ def test_memory_without_a_location_caches_nothing(blobs, pretrainings, monkeypat
     def no_hashing(*args):
         raise AssertionError("nothing to cache, so nothing to hash")
 
-    monkeypatch.setattr("deepcluster_sk._base.cache_key", no_hashing)
+    monkeypatch.setattr("deepcluster_sk._estimators._autoencoder.cache_key", no_hashing)
     for memory in (None, joblib.Memory(None, verbose=0)):
         for _ in range(2):
             clone(DEC).set_params(memory=memory).fit(blobs[0])
@@ -269,8 +348,8 @@ class ThreadRecordingDEC(DECClusterer):
         self._threads_at_start = torch.get_num_threads()
         return super()._settings(n_samples, n_features)
 
-    def _fit(self, data, settings, rng, generator):
-        super()._fit(data, settings, rng, generator)
+    def _train(self, fit):
+        super()._train(fit)
         self.torch_threads_ = self._threads_at_start
 
 

@@ -3,17 +3,20 @@
 import sys
 
 import pytest
+from conftest import FAST_DEC
 from sklearn.datasets import make_blobs
 
-from deepcluster_sk import DECClusterer
-from deepcluster_sk._progress import ProgressPrinter
+from deepcluster_sk import AutoencoderKMeans, DACClusterer, DECClusterer, IMSATClusterer
+from deepcluster_sk._training._progress import ProgressPrinter
 
 
 def _drive(printer):
-    for epoch in range(20):
-        printer.epoch(epoch, 20, 1.0 / (epoch + 1))
+    with printer.track("pretraining", 20, "epoch") as track:
+        for epoch in range(1, 21):
+            track.advance(epoch, {"loss": f"{1.0 / epoch:.5f}"})
+    track = printer.track("self-training", 100, "step")
     for iteration in (0, 10, 20):
-        printer.update(iteration, 100, 0.5, 0.01)
+        track.advance(iteration, {"kl": "0.50000", "changed": "1.0000%"})
     printer.close()
     printer.message("done")
 
@@ -28,7 +31,7 @@ def test_verbose_zero_prints_nothing(capsys):
     assert capsys.readouterr() == ("", "")
 
 
-def test_verbose_one_shows_progress_bars_with_the_loss(capsys):
+def test_verbose_one_shows_progress_bars_with_the_values(capsys):
     pytest.importorskip("tqdm")
     _drive(ProgressPrinter(1, "Model"))
     out, err = capsys.readouterr()
@@ -45,13 +48,14 @@ def test_plain_lines_when_tqdm_cannot_be_imported(capsys, no_tqdm):
     assert err == ""
     lines = out.splitlines()
     epochs = [line for line in lines if "pretraining epoch" in line]
-    assert len(epochs) == 10  # about ten lines per phase
-    assert epochs[-1] == "[Model] pretraining epoch 20/20: reconstruction loss 0.05000"
-    assert sum("self-training iteration" in line for line in lines) == 3
+    # One line for each tenth of the phase reached: about ten per phase.
+    assert len(epochs) == 11
+    assert epochs[-1] == "[Model] pretraining epoch 20/20: loss 0.05000"
+    assert sum("self-training step" in line for line in lines) == 3
     assert lines[-1] == "[Model] done"
 
 
-def test_verbose_two_prints_every_epoch_without_bars(capsys):
+def test_verbose_two_prints_every_report_without_bars(capsys):
     _drive(ProgressPrinter(2, "Model"))
     out, err = capsys.readouterr()
     assert err == ""
@@ -60,28 +64,46 @@ def test_verbose_two_prints_every_epoch_without_bars(capsys):
 
 def test_close_is_idempotent_and_a_context_manager(capsys):
     with ProgressPrinter(1, "Model") as printer:
-        printer.epoch(0, 5, 1.0)
+        printer.track("pretraining", 5, "epoch").advance(1, {})
     printer.close()
     printer.close()
 
 
+ESTIMATORS = {
+    "DECClusterer": (
+        DECClusterer(2, **{**FAST_DEC, "pretrain_epochs": 3, "max_iter": 10,
+                           "update_interval": 5}),
+        ("pretraining", "self-training"),
+    ),
+    "AutoencoderKMeans": (
+        AutoencoderKMeans(2, hidden_dims=(8,), pretrain_epochs=3, n_init=1,
+                          random_state=0),
+        ("pretraining",),
+    ),
+    "IMSATClusterer": (
+        IMSATClusterer(2, hidden_dims=(8,), n_epochs=3, batch_size=20, random_state=0),
+        ("training",),
+    ),
+    "DACClusterer": (
+        DACClusterer(2, hidden_dims=(8,), steps_per_stage=2, threshold_rate=0.1,
+                     batch_size=20, random_state=0),
+        ("training",),
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name", list(ESTIMATORS))
 @pytest.mark.parametrize("verbose", [0, 1])
-def test_estimator_output_follows_verbose(capsys, verbose):
+def test_every_estimator_shows_a_bar_per_phase(capsys, name, verbose):
+    pytest.importorskip("tqdm")
+    estimator, phases = ESTIMATORS[name]
     X, _ = make_blobs(60, 4, random_state=0)
-    DECClusterer(
-        2,
-        hidden_dims=(8,),
-        n_components=2,
-        pretrain_epochs=3,
-        max_iter=10,
-        update_interval=5,
-        n_init=1,
-        random_state=0,
-        verbose=verbose,
-    ).fit(X)
+    estimator.set_params(verbose=verbose).fit(X)
     out, err = capsys.readouterr()
     if verbose == 0:
         assert out == err == ""
     else:
-        assert "DECClusterer" in out + err
-        assert "pretraining" in out + err and "self-training" in out + err
+        assert f"[{name}] settings for 60 samples x 4 features" in out
+        for phase in phases:
+            assert f"[{name}] {phase}" in err

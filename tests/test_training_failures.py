@@ -20,18 +20,22 @@ from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-import deepcluster_sk._base as base_module
+import deepcluster_sk._training._pretraining as pretraining_module
 from deepcluster_sk import (
     AutoencoderKMeans,
     DACClusterer,
     DECClusterer,
     IMSATClusterer,
 )
-from deepcluster_sk._data import TrainingData
 from deepcluster_sk._diagnostics import GROWTH_FACTOR, DivergenceMonitor
-from deepcluster_sk._layerwise import pretrain_layerwise
-from deepcluster_sk._nn import Autoencoder, reset_parameters
+from deepcluster_sk._torch._data import TrainingData
+from deepcluster_sk._training._pretraining import (
+    EndToEndPretraining,
+    LayerwisePretraining,
+)
+from deepcluster_sk._training._progress import ProgressPrinter
 from deepcluster_sk.exceptions import TrainingDivergedError
+from deepcluster_sk.nn import MLPAutoencoder
 
 _SELF_TRAINING = ("max_iter", "update_interval")
 
@@ -144,12 +148,12 @@ def test_pretraining_that_diverges_at_its_last_step_is_reported_before_kmeans(
     # Weights that turn NaN after the last check of pretraining reach
     # k-means as a NaN embedding: the error is about the training, not
     # "Input X contains NaN".
-    def nan_weights(autoencoder, data, **kwargs):
+    def nan_weights(self, autoencoder, *args):
         for param in autoencoder.parameters():
             param.data.fill_(float("nan"))
         return []
 
-    monkeypatch.setattr(base_module, "pretrain_autoencoder", nan_weights)
+    monkeypatch.setattr(EndToEndPretraining, "run", nan_weights)
     for name in ("DECClusterer", "AutoencoderKMeans"):
         model = _make(name)
         with pytest.raises(TrainingDivergedError) as error:
@@ -164,7 +168,7 @@ def test_layerwise_pretraining_names_what_the_user_can_change(X, monkeypatch):
     # Its learning rate is fixed; at a thousand times the usual rate the
     # first layer pair diverges, and the advice is not to lower a parameter
     # that does not exist.
-    monkeypatch.setattr(base_module, "LAYERWISE_LEARNING_RATE", 1e4)
+    monkeypatch.setattr(pretraining_module, "LAYERWISE_LEARNING_RATE", 1e4)
     model = _make("AutoencoderKMeans", pretrain="layerwise", pretrain_iterations=20)
     with pytest.raises(
         TrainingDivergedError,
@@ -342,17 +346,10 @@ def test_layerwise_pretraining_passes_its_advice_on():
     rows = np.random.RandomState(0).normal(size=(64, 5)).astype(np.float32)
     data = TrainingData(rows, torch.device("cpu"))
     generator = torch.Generator().manual_seed(0)
-    autoencoder = Autoencoder(5, (8,), 2)
-    reset_parameters(autoencoder, generator, std=0.01)
+    autoencoder = MLPAutoencoder(5, (8,), 2, generator=generator)
+    schedule = LayerwisePretraining(
+        10, 16, "do something else", learning_rate=1e6, lr_step=5
+    )
+    schedule.prepare(autoencoder, generator)
     with pytest.raises(TrainingDivergedError, match="; do something else\\.$"):
-        pretrain_layerwise(
-            autoencoder,
-            data,
-            layer_iterations=10,
-            finetune_iterations=10,
-            batch_size=16,
-            learning_rate=1e6,
-            lr_step=5,
-            generator=generator,
-            advice="do something else",
-        )
+        schedule.run(autoencoder, data, generator, ProgressPrinter(0, "Test"))

@@ -6,10 +6,10 @@ step -- forward, backward and ``optimizer.step()`` -- once in a
 :class:`torch.cuda.CUDAGraph` and replaying it launches all of them with
 one call.
 
-:func:`cuda_graphed_step` wraps a step function of the training loops
-(``make_autoencoder_step``, ``make_dec_step`` in ``_train.py``): a function
-``step(*tensors) -> loss`` that runs forward, backward and the optimizer and
-returns the detached loss. The wrapper is called exactly like the step and
+:func:`cuda_graphed_step` wraps the step of a training phase (a
+:class:`~._engine.Phase`'s ``step``, which :func:`~._engine.run_phase`
+calls): a function ``step(*tensors) -> loss`` that runs forward, backward and
+the optimizer and returns the detached loss. The wrapper is called exactly like the step and
 performs exactly one training step per call, whichever path it takes:
 
 * on the CPU (or when disabled) it calls the step itself;
@@ -92,7 +92,7 @@ def cuda_graphed_step(
     Examples
     --------
     >>> import torch
-    >>> from deepcluster_sk._cuda_graphs import cuda_graphed_step
+    >>> from deepcluster_sk._training._cuda_graphs import cuda_graphed_step
     >>> model = torch.nn.Linear(3, 1)
     >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     >>> def step(x):
@@ -296,7 +296,7 @@ def allow_tf32(device):
     Examples
     --------
     >>> import torch
-    >>> from deepcluster_sk._cuda_graphs import allow_tf32
+    >>> from deepcluster_sk._training._cuda_graphs import allow_tf32
     >>> with allow_tf32("cpu") as changed:
     ...     changed
     False

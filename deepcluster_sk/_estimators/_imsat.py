@@ -1,7 +1,7 @@
 """IMSATClusterer: information maximisation with self-augmented training.
 
 The loss terms are pure tensor functions beside the estimator, so they can be
-tested and reused without it.
+tested and reused without it; :class:`IMSATPhase` trains on them.
 """
 
 from numbers import Integral, Real
@@ -9,37 +9,44 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._auto import auto_eps_scale
-from ._softmax_head import (
-    BaseSoftmaxClusterer,
+from .._auto import imsat_settings
+from .._torch._batch_norm import batch_statistics_only
+from .._torch._distances import kth_neighbor_distances
+from .._torch._information import (
     conditional_entropy,
-    fixed_size_batches,
-    kl_divergence_rows,
+    kl_divergence,
     marginal_entropy,
-    stage_is_due,
-    train_in_stages,
 )
-from ._train import make_adam
+from .._training._engine import PeriodEnd
+from .._training._optim import make_optimizer
+from .._training._sampler import RowSampler
+from ._discriminative import BaseDiscriminativeClusterer, NetworkPhase
+from ._parameters import Default, Param
 
 _HISTORY_KEYS = ("loss", "sat_loss", "conditional_entropy", "marginal_entropy")
 
 
+def _per_sample(values, like):
+    """``values`` of shape (n,) shaped to broadcast over the samples ``like``."""
+    return values.view(-1, *([1] * (like.ndim - 1)))
+
+
 def unit_rows(v):
-    """Each row of ``v`` scaled to unit Euclidean norm (zero rows stay zero)."""
-    return v / v.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    """Each sample of ``v`` scaled to unit Euclidean norm (zero ones stay zero)."""
+    return v / _per_sample(v.flatten(1).norm(dim=1).clamp_min(1e-12), v)
 
 
 def rpt_perturbation(noise, eps):
-    """Random perturbation on the sphere of radius ``eps`` (per row).
+    """Random perturbation on the sphere of radius ``eps`` (per sample).
 
     Parameters
     ----------
-    noise : torch.Tensor of shape (n, d)
+    noise : torch.Tensor of shape (n, ...)
         Standard normal draws; normalised, they are uniform on the sphere.
     eps : torch.Tensor of shape (n,)
-        Radius of each row's perturbation.
+        Radius of each sample's perturbation.
     """
-    return eps.unsqueeze(1) * unit_rows(noise)
+    return _per_sample(eps, noise) * unit_rows(noise)
 
 
 def vat_perturbation(network, x, p, eps, xi, noise):
@@ -48,30 +55,33 @@ def vat_perturbation(network, x, p, eps, xi, noise):
     The direction ``d`` that most increases ``KL(p(y|x) || p(y|x + r))`` is
     approximated by one power iteration from a random unit direction: the
     gradient of the KL divergence at ``x + xi * d``, normalised (Miyato et
-    al.). The network's batch-norm running statistics are not updated.
+    al.). The network's running statistics of normalisation are not
+    updated.
 
     Parameters
     ----------
-    network : SoftmaxMLP
-    x : torch.Tensor of shape (n, d)
+    network : torch.nn.Module
+        Maps a batch to logits.
+    x : torch.Tensor of shape (n, ...)
     p : torch.Tensor of shape (n, k)
         ``p(y|x)``, detached.
     eps : torch.Tensor of shape (n,)
-        Norm of each row's perturbation.
+        Norm of each sample's perturbation.
     xi : float
         Step of the finite difference of the power iteration.
-    noise : torch.Tensor of shape (n, d)
+    noise : torch.Tensor of the shape of ``x``
         Standard normal draws, the start of the power iteration.
 
     Returns
     -------
-    r : torch.Tensor of shape (n, d)
+    r : torch.Tensor of the shape of ``x``
         Detached perturbation, ``|r_i| = eps_i``.
     """
     d = unit_rows(noise).requires_grad_(True)
-    log_q = torch.log_softmax(network(x + xi * d, update_stats=False), dim=1)
-    (grad,) = torch.autograd.grad(kl_divergence_rows(p, log_q), d)
-    return (eps.unsqueeze(1) * unit_rows(grad)).detach()
+    with batch_statistics_only(network):
+        log_q = torch.log_softmax(network(x + xi * d), dim=1)
+    (grad,) = torch.autograd.grad(kl_divergence(p, log_q, "batchmean"), d)
+    return (_per_sample(eps, grad) * unit_rows(grad)).detach()
 
 
 def imsat_loss_terms(p, mi_weight, marginal_weight):
@@ -81,70 +91,67 @@ def imsat_loss_terms(p, mi_weight, marginal_weight):
     return mi_weight * (h_cond - marginal_weight * h_marg), h_cond, h_marg
 
 
-def make_imsat_step(
-    network, optimizer, *, augmentation, xi, mi_weight, marginal_weight
-):
-    """One optimizer step on the IMSAT loss of a batch.
+class IMSATPhase(NetworkPhase):
+    """IMSAT's training: one epoch per period, the loss terms of the paper.
 
-    The step takes ``x`` and, with an augmentation, the per-row radii and
-    the standard normal noise of the batch; it returns the detached loss
-    terms ``[loss, R_SAT, H(Y|X), H(Y)]``.
+    Each step takes a batch and, with an augmentation, the perturbation
+    radii of its samples and standard normal noise drawn for it; it returns
+    the detached terms ``[loss, R_SAT, H(Y|X), H(Y)]``.
     """
 
-    def step(x, eps=None, noise=None):
-        logits = network(x)
-        p = torch.softmax(logits, dim=1)
-        loss, h_cond, h_marg = imsat_loss_terms(p, mi_weight, marginal_weight)
+    def __init__(self, *args, radii, generator, augmentation, xi, mi_weight,
+                 marginal_weight, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.radii = radii
+        self.generator = generator
+        self.augmentation = augmentation
+        self.xi = xi
+        self.mi_weight = mi_weight
+        self.marginal_weight = marginal_weight
+
+    def batch_inputs(self, index):
+        x = self.data.take(index)
+        if self.augmentation is None:
+            return (x,)
+        shape = (index.numel(), *self.data.sample_shape)
+        noise = torch.randn(shape, generator=self.generator)
+        return x, self.radii.index_select(0, index), noise.to(self.data.device)
+
+    def example_inputs(self):
+        x = self._full_batch(self.data.sample_shape)
+        if self.augmentation is None:
+            return (x,)
+        return x, self._full_batch(()), self._full_batch(self.data.sample_shape)
+
+    def step(self, x, eps=None, noise=None):
+        network = self.network
+        p = torch.softmax(network(x), dim=1)
+        loss, h_cond, h_marg = imsat_loss_terms(p, self.mi_weight, self.marginal_weight)
         sat = torch.zeros((), device=x.device)
-        if augmentation is not None:
+        if self.augmentation is not None:
             target = p.detach()
-            if augmentation == "vat":
-                r = vat_perturbation(network, x, target, eps, xi, noise)
+            if self.augmentation == "vat":
+                r = vat_perturbation(network, x, target, eps, self.xi, noise)
             else:
                 r = rpt_perturbation(noise, eps)
-            log_q = torch.log_softmax(network(x + r, update_stats=False), dim=1)
-            sat = kl_divergence_rows(target, log_q)
+            with batch_statistics_only(network):
+                log_q = torch.log_softmax(network(x + r), dim=1)
+            sat = kl_divergence(target, log_q, "batchmean")
             loss = loss + sat
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self._optimize(loss)
         return torch.stack([loss, sat, h_cond, h_marg]).detach()
 
-    return step
+    def end_period(self, period, mean_loss):
+        values = {k: f"{v:.4f}" for k, v in zip(_HISTORY_KEYS, mean_loss)}
+        return PeriodEnd(period + 1, mean_loss, values)
 
 
-@torch.no_grad()
-def kth_neighbor_distances(data, k, batch_size):
-    """Euclidean distance of every row of ``data`` to its ``k``-th neighbour.
-
-    The row itself is not its own neighbour. Exact, by blocks of
-    ``batch_size`` x ``batch_size`` distances on ``data.device``, keeping the
-    ``k + 1`` smallest per row; ``k`` is capped at ``n_samples - 1``.
-
-    Returns
-    -------
-    distances : torch.Tensor of shape (n_samples,) on ``data.device``
-    """
-    k = min(k, data.n_samples - 1)
-    result = []
-    for _, _, queries in data.batches(batch_size):
-        q_sq = queries.pow(2).sum(dim=1, keepdim=True)
-        best = None
-        for _, _, keys in data.batches(batch_size):
-            d2 = q_sq - 2.0 * queries @ keys.T + keys.pow(2).sum(dim=1)
-            candidates = d2 if best is None else torch.cat([best, d2], dim=1)
-            n_keep = min(k + 1, candidates.shape[1])
-            best = candidates.topk(n_keep, dim=1, largest=False).values
-        result.append(best[:, k].clamp_min(0.0).sqrt())
-    return torch.cat(result)
-
-
-class IMSATClusterer(BaseSoftmaxClusterer):
+class IMSATClusterer(BaseDiscriminativeClusterer):
     """Information Maximizing Self-Augmented Training (IMSAT) clustering.
 
-    A fully connected network with a softmax output ``p(y|x)`` is trained to
-    maximise the mutual information ``I(X;Y) = H(Y) - H(Y|X)`` between
-    input and cluster -- confident assignments (low ``H(Y|X)``) over
+    A network (fully connected by default) with a softmax output ``p(y|x)``
+    is trained to maximise the mutual information ``I(X;Y) = H(Y) - H(Y|X)``
+    between input and cluster -- confident assignments (low ``H(Y|X)``) over
     balanced clusters (high ``H(Y)``, with ``p(y)`` estimated on the
     mini-batch) -- while self-augmented training (SAT) keeps ``p(y|x)``
     close to ``p(y|T(x))`` for a perturbation ``T`` (Hu et al., 2017). Each
@@ -160,11 +167,27 @@ class IMSATClusterer(BaseSoftmaxClusterer):
     ----------
     n_clusters : int, default=10
         Number of clusters ``k``, the size of the softmax output.
+    batch_size : int, default=250
+        Mini-batch size (250 in the paper); capped at ``n_samples``.
+        ``p(y)`` is estimated on each batch, so it should hold many samples
+        per cluster.
+    network : None, torch.nn.Module subclass or instance, default=None
+        The network, mapping a batch to ``(batch, n_clusters)`` logits.
+        ``None`` builds :class:`~deepcluster_sk.nn.ClusterMLP` with
+        ``hidden_dims``. A class is built at every fit with the
+        ``network__<name>`` parameters, and with ``input_shape``,
+        ``n_clusters`` and ``generator`` (seeded from ``random_state``)
+        where its constructor takes them; an instance is deep-copied at
+        every fit and trained from its own weights. The perturbed forward
+        passes of VAT and RPT leave the running statistics of its
+        normalisation layers alone.
     hidden_dims : tuple of int or "auto", default="auto"
-        Widths of the hidden layers; each is Linear, batch normalisation and
+        Widths of the hidden layers of the default network; each is Linear, batch normalisation and
         ReLU. ``"auto"`` is ``(w, w)`` with ``w`` twice the number of
         features, a power of two between 64 and 1200: the paper's
         ``d-1200-1200-k`` network on MNIST, ``(128, 128)`` on digits.
+    learning_rate : float, default=0.002
+        Learning rate of Adam (2e-3 in the authors' implementation).
     augmentation : {"vat", "rpt"} or None, default="vat"
         The perturbation ``T`` of self-augmented training. ``"vat"``: virtual
         adversarial perturbation, the direction that most changes
@@ -201,12 +224,6 @@ class IMSATClusterer(BaseSoftmaxClusterer):
         Passes over the data (50 in the paper). Each epoch has
         ``n_samples // batch_size`` steps; the incomplete last batch of a
         shuffled epoch is dropped, so batches all have the same size.
-    batch_size : int, default=250
-        Mini-batch size (250 in the paper); capped at ``n_samples``.
-        ``p(y)`` is estimated on each batch, so it should hold many samples
-        per cluster.
-    learning_rate : float, default=0.002
-        Learning rate of Adam (2e-3 in the authors' implementation).
     weight_decay : float, default=0.0
         L2 penalty of Adam on every parameter; RIM's regulariser when
         ``augmentation=None``.
@@ -217,6 +234,9 @@ class IMSATClusterer(BaseSoftmaxClusterer):
         Seeds weight initialisation, mini-batch order and the perturbations.
     verbose : int, default=0
         0 is silent; 1 prints the loss terms about ten times; 2 every epoch.
+    **network_params
+        ``network__<name>=value``: keyword arguments of the ``network``
+        class, parameters of the estimator like any other.
 
     Attributes
     ----------
@@ -228,7 +248,8 @@ class IMSATClusterer(BaseSoftmaxClusterer):
         Perturbation radius of each training sample (empty when
         ``augmentation=None``).
     hidden_dims_, batch_size_, n_epochs_, eps_scale_
-        The values used, with ``"auto"`` resolved for the training data.
+        The values used, with ``"auto"`` resolved for the training data (no
+        ``hidden_dims_`` with a ``network`` of your own).
     n_iter_ : int
         Epochs run.
     history_ : dict
@@ -291,55 +312,31 @@ class IMSATClusterer(BaseSoftmaxClusterer):
     array([1., 1.], dtype=float32)
     """
 
-    _parameter_constraints: dict = {
-        **BaseSoftmaxClusterer._parameter_constraints,
-        "augmentation": [StrOptions({"vat", "rpt"}), None],
-        "eps": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
-        "eps_scale": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "xi": [Interval(Real, 0, None, closed="neither")],
-        "mi_weight": [Interval(Real, 0, None, closed="left")],
-        "marginal_weight": [Interval(Real, 0, None, closed="left")],
-        "n_epochs": [Interval(Integral, 0, None, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-    }
+    n_clusters = Default(10)
+    batch_size = Default(250)
+    learning_rate = Default(0.002)
+    augmentation = Param("vat", StrOptions({"vat", "rpt"}), None)
+    eps = Param("auto", StrOptions({"auto"}), Interval(Real, 0, None, closed="left"))
+    eps_scale = Param(
+        "auto", Interval(Real, 0, None, closed="left"), StrOptions({"auto"})
+    )
+    n_neighbors = Param(10, Interval(Integral, 1, None, closed="left"))
+    xi = Param(10.0, Interval(Real, 0, None, closed="neither"))
+    mi_weight = Param(0.1, Interval(Real, 0, None, closed="left"))
+    marginal_weight = Param(4.0, Interval(Real, 0, None, closed="left"))
+    n_epochs = Param(50, Interval(Integral, 0, None, closed="left"))
+    weight_decay = Param(0.0, Interval(Real, 0, None, closed="left"))
 
-    def __init__(
-        self,
-        n_clusters=10,
-        *,
-        hidden_dims="auto",
-        augmentation="vat",
-        eps="auto",
-        eps_scale="auto",
-        n_neighbors=10,
-        xi=10.0,
-        mi_weight=0.1,
-        marginal_weight=4.0,
-        n_epochs=50,
-        batch_size=250,
-        learning_rate=0.002,
-        weight_decay=0.0,
-        device="auto",
-        random_state=None,
-        verbose=0,
-    ):
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.augmentation = augmentation
-        self.eps = eps
-        self.eps_scale = eps_scale
-        self.n_neighbors = n_neighbors
-        self.xi = xi
-        self.mi_weight = mi_weight
-        self.marginal_weight = marginal_weight
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+    @property
+    def _passes_per_step(self):
+        return {"vat": 3, "rpt": 2, None: 1}[self.augmentation]
+
+    def _settings(self, n_samples, n_features):
+        return {
+            **super()._settings(n_samples, n_features),
+            "n_epochs": self.n_epochs,
+            **imsat_settings(n_features, eps_scale=self.eps_scale),
+        }
 
     def _radii(self, data, settings):
         """Per-sample perturbation radius on the device (empty without SAT)."""
@@ -352,66 +349,40 @@ class IMSATClusterer(BaseSoftmaxClusterer):
             return settings["eps_scale"] * distances
         return torch.full((data.n_samples,), float(self.eps), device=data.device)
 
-    @property
-    def _passes_per_step(self):
-        return {"vat": 3, "rpt": 2, None: 1}[self.augmentation]
-
-    def _settings(self, n_samples, n_features):
-        eps_scale = self.eps_scale
-        if eps_scale == "auto":
-            eps_scale = auto_eps_scale(n_features)
-        return {
-            **super()._settings(n_samples, n_features),
-            "n_epochs": self.n_epochs,
-            "eps_scale": eps_scale,
-        }
-
-    def _fit(self, data, settings, rng, generator):
-        self._check_enough_samples(data)
-        progress = self._progress()
-        network = self._network(data.n_features, settings, generator, data.device)
-        n_epochs, batch_size = settings["n_epochs"], settings["batch_size"]
-        optimizer = make_adam(network.parameters(), self.learning_rate)
-        for group in optimizer.param_groups:
-            group["weight_decay"] = self.weight_decay
-        radii = self._radii(data, settings)
-        step = make_imsat_step(
-            network,
+    def _phase(self, fit):
+        data, settings = fit.data, fit.settings
+        optimizer = make_optimizer(
+            "adam",
+            fit.network.parameters(),
+            self.learning_rate,
+            data.device,
+            weight_decay=self.weight_decay,
+        )
+        sampler = RowSampler(
+            data.n_samples, settings["batch_size"], fit.generator, data.device,
+            drop_last=True,
+        )
+        return IMSATPhase(
+            fit.network,
+            data,
+            sampler,
             optimizer,
+            settings["n_epochs"],
+            sampler.steps_per_epoch,
+            self._divergence_advice(),
+            radii=self._radii(data, settings),
+            generator=fit.generator,
             augmentation=self.augmentation,
             xi=self.xi,
             mi_weight=self.mi_weight,
             marginal_weight=self.marginal_weight,
         )
 
-        def batch_inputs(index):
-            noise = torch.randn((index.numel(), data.n_features), generator=generator)
-            return radii.index_select(0, index), noise.to(data.device)
-
-        def after_epoch(epoch, terms):
-            if stage_is_due(self.verbose, epoch + 1, n_epochs):
-                values = ", ".join(f"{k} {v:.4f}" for k, v in zip(_HISTORY_KEYS, terms))
-                progress.message(f"epoch {epoch + 1}/{n_epochs}: {values}")
-
-        network.train()
-        terms = train_in_stages(
-            step,
-            data,
-            fixed_size_batches(data.n_samples, batch_size, generator, data.device),
-            n_stages=n_epochs,
-            steps_per_stage=data.n_samples // min(batch_size, data.n_samples),
-            batch_inputs=None if self.augmentation is None else batch_inputs,
-            after_stage=after_epoch,
-            monitor=self._divergence_monitor(network, "epoch"),
-        )
-        labels = self._training_labels(network, data)
-        network.requires_grad_(False)
-        self.network_ = network
-        self.labels_ = labels
-        self.eps_ = radii.cpu().numpy()
-        self.n_iter_ = n_epochs
+    def _history(self, phase, losses):
+        self.eps_ = phase.radii.cpu().numpy()
+        self.n_iter_ = phase.n_periods
         self.history_ = {
-            key: [float(epoch_terms[i]) for epoch_terms in terms]
+            key: [float(epoch_terms[i]) for epoch_terms in losses]
             for i, key in enumerate(_HISTORY_KEYS)
         }
         self.history_["stop_reason"] = "completed"

@@ -69,7 +69,7 @@ def cache_key(X, params):
     -------
     key : str
     """
-    from . import __version__  # the package is fully imported by fit time
+    from .. import __version__  # the package is fully imported by fit time
 
     if sp.issparse(X):
         data = ("csr", X.shape, X.indptr, X.indices, X.data)
@@ -107,18 +107,20 @@ class PretrainCache:
     def _path(self, key):
         return os.path.join(self.directory, f"{key}.pt")
 
-    def load(self, key):
-        """The ``(state_dict, losses)`` stored under ``key``, or None.
+    def load(self, key, module):
+        """Load the weights stored under ``key`` into ``module``; return its losses.
 
-        An unreadable entry warns and counts as missing; the next
-        :meth:`save` replaces it.
+        Returns None, leaving ``module`` as it was, when there is no entry.
+        An unreadable entry, or one whose weights do not fit ``module``,
+        warns and counts as missing; the next :meth:`save` replaces it.
         """
         path = self._path(key)
         if not os.path.exists(path):
             return None
         try:
             entry = torch.load(path, map_location="cpu", weights_only=True)
-            return entry["state_dict"], entry["losses"]
+            state_dict, losses = entry["state_dict"], entry["losses"]
+            _check_fits(module, state_dict)
         except Exception as exc:  # a damaged file must not end the fit
             warnings.warn(
                 f"Ignoring the unreadable cached autoencoder {path}: {exc}",
@@ -126,6 +128,8 @@ class PretrainCache:
                 stacklevel=3,
             )
             return None
+        module.load_state_dict(state_dict)
+        return losses
 
     def save(self, key, state_dict, losses):
         """Store a CPU copy of ``state_dict`` and the list ``losses`` under ``key``.
@@ -152,3 +156,17 @@ class PretrainCache:
                 UserWarning,
                 stacklevel=3,
             )
+
+
+def _check_fits(module, state_dict):
+    """Raise a ``ValueError`` unless ``state_dict`` has ``module``'s names and shapes.
+
+    Checked before loading, which would otherwise copy some tensors before
+    failing on others.
+    """
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state_dict.items()}
+    if expected != found:
+        raise ValueError(
+            f"its weights do not fit {type(module).__name__} (names or shapes differ)"
+        )

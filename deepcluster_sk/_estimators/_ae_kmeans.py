@@ -3,16 +3,15 @@
 import numpy as np
 import torch
 
-from ._base import BaseAutoencoderClusterer
-from ._dec_math import squared_distances
-from ._kmeans import kmeans_centers
+from .._torch._distances import squared_distances
+from ._autoencoder import BaseAutoencoderClusterer
 
 
 class AutoencoderKMeans(BaseAutoencoderClusterer):
     """K-means in the embedding of a pretrained autoencoder.
 
-    DEC's first phase on its own: train a fully connected autoencoder on the
-    reconstruction error, then cluster its embedding with k-means. A strong,
+    DEC's first phase on its own: train an autoencoder (fully connected by
+    default, or a network of your own) on the reconstruction error, then cluster its embedding with k-means. A strong,
     cheap baseline for :class:`DECClusterer`, which starts from exactly this
     model.
 
@@ -20,25 +19,31 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` as in :class:`DECClusterer`.
+    autoencoder : None, torch.nn.Module subclass or instance, default=None
+        The network: ``None`` builds
+        :class:`~deepcluster_sk.nn.MLPAutoencoder`; a class (such as
+        :class:`~deepcluster_sk.nn.ConvAutoencoder`) is built with the
+        ``autoencoder__<name>`` parameters; an instance is deep-copied. As
+        in :class:`DECClusterer`.
     hidden_dims : tuple of int or "auto", default="auto"
         Widths of the encoder's hidden layers; the decoder mirrors them.
         ``"auto"`` as in :class:`DECClusterer`.
     n_components : int, default=10
         Dimension of the embedding.
+    pretrain : {"end_to_end", "layerwise"}, default="end_to_end"
+        ``"end_to_end"`` trains the whole autoencoder with Adam;
+        ``"layerwise"`` follows the DEC paper (greedy denoising layer pairs,
+        then fine-tuning, SGD), as in :class:`DECClusterer`.
     pretrain_epochs : int or "auto", default="auto"
         Epochs of autoencoder training; ``"auto"`` as in
         :class:`DECClusterer`.
     pretrain_learning_rate : float, default=1e-3
         Initial learning rate of Adam, decayed along a cosine.
-    pretrain : {"end_to_end", "layerwise"}, default="end_to_end"
-        ``"end_to_end"`` trains the whole autoencoder with Adam;
-        ``"layerwise"`` follows the DEC paper (greedy denoising layer pairs,
-        then fine-tuning, SGD), as in :class:`DECClusterer`.
     pretrain_iterations : int or "auto", default="auto"
         Mini-batch steps per stage of ``pretrain="layerwise"``; ``"auto"``
         as in :class:`DECClusterer`.
-    batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` as in :class:`DECClusterer`.
     n_init : int, default=20
         Number of k-means runs on the embedding; the best is kept.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
@@ -51,6 +56,9 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         Where to cache the pretrained autoencoder, as in
         :class:`DECClusterer`: fits that differ only in ``n_clusters`` or
         ``n_init`` train it once.
+    **autoencoder_params
+        ``autoencoder__<name>=value``: keyword arguments of the
+        ``autoencoder`` class, as in :class:`DECClusterer`.
 
     Attributes
     ----------
@@ -100,54 +108,14 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     (1797, 10)
     """
 
-    def __init__(
-        self,
-        n_clusters=8,
-        *,
-        hidden_dims="auto",
-        n_components=10,
-        pretrain_epochs="auto",
-        pretrain_learning_rate=1e-3,
-        pretrain="end_to_end",
-        pretrain_iterations="auto",
-        batch_size="auto",
-        n_init=20,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        memory=None,
-    ):
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.n_components = n_components
-        self.pretrain_epochs = pretrain_epochs
-        self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain = pretrain
-        self.pretrain_iterations = pretrain_iterations
-        self.batch_size = batch_size
-        self.n_init = n_init
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.memory = memory
-
-    def _fit(self, data, settings, rng, generator):
-        autoencoder, losses = self._pretrained_autoencoder(
-            data, settings, rng, self._progress()
-        )
-        embedding = self._training_embedding(autoencoder, data)
-        centers, labels = kmeans_centers(
-            embedding, self.n_clusters, self.n_init, int(rng.randint(2**31 - 1))
-        )
+    def _cluster(self, fit, autoencoder, embedding, centers, labels, pretrain_losses):
         centers_t = torch.from_numpy(centers).to(embedding.device)
         inertia = squared_distances(embedding, centers_t).min(dim=1).values.sum()
-        autoencoder.requires_grad_(False)
-        self.autoencoder_ = autoencoder
         self.cluster_centers_ = centers
         self.labels_ = labels.astype(np.int64)
         self.inertia_ = float(inertia)
-        self.n_iter_ = len(losses)
-        self.history_ = {"pretrain_loss": losses, "stop_reason": "completed"}
+        self.n_iter_ = len(pretrain_losses)
+        self.history_ = {"pretrain_loss": pretrain_losses, "stop_reason": "completed"}
 
     def _collapse_advice(self):
         if self.pretrain == "layerwise":

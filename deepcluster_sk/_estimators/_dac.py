@@ -1,7 +1,8 @@
 """DACClusterer: Deep Adaptive Clustering, pairwise self-labelling.
 
 The threshold schedule and the pairwise loss are pure functions beside the
-estimator, so they can be tested and reused without it.
+estimator, so they can be tested and reused without it; :class:`DACPhase`
+trains on them.
 """
 
 from numbers import Integral, Real
@@ -9,14 +10,13 @@ from numbers import Integral, Real
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._auto import auto_steps_per_stage
-from ._softmax_head import (
-    LOG_EPS,
-    BaseSoftmaxClusterer,
-    fixed_size_batches,
-    stage_is_due,
-    train_in_stages,
-)
+from .._auto import dac_stage_settings
+from .._torch._information import LOG_EPS
+from .._training._engine import PeriodEnd
+from .._training._optim import make_optimizer
+from .._training._sampler import RowSampler
+from ._discriminative import BaseDiscriminativeClusterer, NetworkPhase
+from ._parameters import Default, Param
 
 #: Slopes of the thresholds in lambda: ``u = u0 - lambda``,
 #: ``l = l0 + 0.1 lambda`` (Chang et al., 2017).
@@ -103,35 +103,62 @@ def dac_pair_loss(features, upper, lower):
     return total / max(n * (n - 1), 1), positive, negative
 
 
-def make_dac_step(network, optimizer):
-    """One optimizer step on the DAC loss of a batch.
+class DACPhase(NetworkPhase):
+    """DAC's training: one period per pair of thresholds of the schedule.
 
-    The thresholds are 0-d tensors on the device, so the step keeps the
-    same inputs' shapes and devices all along the schedule. Returns the
-    detached ``[loss, positive fraction, negative fraction]``.
+    The thresholds are 0-d tensors on the device, filled before each stage,
+    so the step keeps the same inputs' shapes and devices all along the
+    schedule. A step returns the detached ``[loss, positive fraction,
+    negative fraction]``.
     """
 
-    def step(x, upper, lower):
-        features = normalized_outputs(network(x))
+    unit = "stage"
+
+    def __init__(self, *args, schedule, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.schedule = schedule
+        self.upper = torch.zeros((), device=self.data.device)
+        self.lower = torch.zeros((), device=self.data.device)
+
+    def before_period(self, period):
+        self.upper.fill_(self.schedule[period][0])
+        self.lower.fill_(self.schedule[period][1])
+
+    def batch_inputs(self, index):
+        return self.data.take(index), self.upper, self.lower
+
+    def example_inputs(self):
+        return self._full_batch(self.data.sample_shape), self.upper, self.lower
+
+    def step(self, x, upper, lower):
+        features = normalized_outputs(self.network(x))
         loss, positive, negative = dac_pair_loss(features, upper, lower)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self._optimize(loss)
         n_pairs = max(x.shape[0] * (x.shape[0] - 1), 1)
         return torch.stack(
             [loss.detach(), positive.sum() / n_pairs, negative.sum() / n_pairs]
         )
 
-    return step
+    def end_period(self, period, mean_loss):
+        u, l = self.schedule[period]
+        values = {
+            "u": f"{u:.3f}",
+            "l": f"{l:.3f}",
+            "loss": f"{mean_loss[0]:.4f}",
+            "positive pairs": f"{mean_loss[1]:.2%}",
+            "negative pairs": f"{mean_loss[2]:.2%}",
+        }
+        return PeriodEnd(period + 1, mean_loss, values)
 
 
-class DACClusterer(BaseSoftmaxClusterer):
-    """Deep Adaptive Clustering (DAC) with a fully connected network.
+class DACClusterer(BaseDiscriminativeClusterer):
+    """Deep Adaptive Clustering (DAC).
 
     Clustering recast as binary classification of pairs (Chang et al.,
-    2017). A network with a softmax output gives each sample a label
-    feature ``l_i``, the softmax scaled to unit length, so ``l_i . l_j`` is
-    the cosine similarity of two samples' assignments. In every mini-batch,
+    2017). A network (fully connected by default) with a softmax output
+    gives each sample a label feature ``l_i``, the softmax scaled to unit
+    length, so ``l_i . l_j`` is the cosine similarity of two samples'
+    assignments. In every mini-batch,
     pairs more similar than an upper threshold ``u`` are taken as "same
     cluster", pairs less similar than a lower threshold ``l`` as "different
     clusters", and the rest is ignored; the network is trained on the binary
@@ -143,11 +170,24 @@ class DACClusterer(BaseSoftmaxClusterer):
     ----------
     n_clusters : int, default=10
         Number of clusters, the size of the softmax output.
+    batch_size : int, default=128
+        Mini-batch size (128 in the paper), capped at ``n_samples``; all
+        ``batch_size * (batch_size - 1)`` pairs of a batch are candidates.
+    network : None, torch.nn.Module subclass or instance, default=None
+        The network, mapping a batch to ``(batch, n_clusters)`` logits, as in
+        :class:`IMSATClusterer`. ``None`` builds
+        :class:`~deepcluster_sk.nn.ClusterMLP` with ``hidden_dims``, batch
+        normalisation of its logits and ``output_relu``; the paper trains a
+        convolutional network on images, whose logits a network of your own
+        should also normalise over the batch (see ``output_relu``).
     hidden_dims : tuple of int, default=(256, 256)
         Widths of the hidden layers; each is Linear, batch normalisation and
         ReLU. The paper uses convolutional networks on images; on
         scikit-learn's digits, this fully connected network did better
         than wider ones (500 or 1200 units per layer).
+    learning_rate : float, default=0.001
+        Learning rate of RMSProp, the paper's optimizer and learning rate
+        (on digits it beat Adam: mean ACC 0.75 against 0.72 over 5 seeds).
     upper_threshold : float, default=0.95
         ``u(0)``, the paper's initial upper threshold.
     lower_threshold : float, default=0.455
@@ -172,12 +212,6 @@ class DACClusterer(BaseSoftmaxClusterer):
         the uniform distribution, and such samples can take over as one
         degenerate cluster, which happens often with few clusters (3 blobs).
         On digits both reach the same mean accuracy (0.75 over 5 seeds).
-    batch_size : int, default=128
-        Mini-batch size (128 in the paper), capped at ``n_samples``; all
-        ``batch_size * (batch_size - 1)`` pairs of a batch are candidates.
-    learning_rate : float, default=0.001
-        Learning rate of RMSProp, the paper's optimizer and learning rate
-        (on digits it beat Adam: mean ACC 0.75 against 0.72 over 5 seeds).
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Where to train: ``"auto"`` uses CUDA when available. ``"cuda:N"``
         selects a GPU.
@@ -185,6 +219,9 @@ class DACClusterer(BaseSoftmaxClusterer):
         Seeds weight initialisation and mini-batch order.
     verbose : int, default=0
         0 is silent; 1 prints the loss about ten times; 2 every stage.
+    **network_params
+        ``network__<name>=value``: keyword arguments of the ``network``
+        class, parameters of the estimator like any other.
 
     Attributes
     ----------
@@ -194,7 +231,8 @@ class DACClusterer(BaseSoftmaxClusterer):
         The trained network; it maps rows to the logits of the softmax
         output.
     hidden_dims_, batch_size_, steps_per_stage_
-        The values used, with ``"auto"`` resolved for the training data.
+        The values used, with ``"auto"`` resolved for the training data (no
+        ``hidden_dims_`` with a ``network`` of your own).
     n_iter_ : int
         Mini-batch steps run.
     history_ : dict
@@ -247,46 +285,19 @@ class DACClusterer(BaseSoftmaxClusterer):
     (1797, 10)
     """
 
-    _parameter_constraints: dict = {
-        **BaseSoftmaxClusterer._parameter_constraints,
-        "upper_threshold": [Interval(Real, 0, 1, closed="both")],
-        "lower_threshold": [Interval(Real, 0, 1, closed="both")],
-        "threshold_rate": [Interval(Real, 0, None, closed="neither")],
-        "output_relu": ["boolean"],
-        "steps_per_stage": [
-            Interval(Integral, 1, None, closed="left"),
-            StrOptions({"epoch", "auto"}),
-        ],
-    }
+    n_clusters = Default(10)
+    batch_size = Default(128)
+    hidden_dims = Default((256, 256))
+    upper_threshold = Param(0.95, Interval(Real, 0, 1, closed="both"))
+    lower_threshold = Param(0.455, Interval(Real, 0, 1, closed="both"))
+    threshold_rate = Param(0.009, Interval(Real, 0, None, closed="neither"))
+    steps_per_stage = Param(
+        "auto", Interval(Integral, 1, None, closed="left"),
+        StrOptions({"epoch", "auto"}),
+    )
+    output_relu = Param(False, "boolean")
 
-    def __init__(
-        self,
-        n_clusters=10,
-        *,
-        hidden_dims=(256, 256),
-        upper_threshold=0.95,
-        lower_threshold=0.455,
-        threshold_rate=0.009,
-        steps_per_stage="auto",
-        output_relu=False,
-        batch_size=128,
-        learning_rate=0.001,
-        device="auto",
-        random_state=None,
-        verbose=0,
-    ):
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.upper_threshold = upper_threshold
-        self.lower_threshold = lower_threshold
-        self.threshold_rate = threshold_rate
-        self.steps_per_stage = steps_per_stage
-        self.output_relu = output_relu
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+    _period_unit = "stage"
 
     def _network_options(self):
         return {"output_batch_norm": True, "output_relu": self.output_relu}
@@ -301,64 +312,43 @@ class DACClusterer(BaseSoftmaxClusterer):
 
     def _settings(self, n_samples, n_features):
         settings = super()._settings(n_samples, n_features)
-        batch_size = min(settings["batch_size"], n_samples)
-        steps = self.steps_per_stage
-        if steps == "epoch":
-            steps = n_samples // batch_size
-        elif steps == "auto":
-            steps = auto_steps_per_stage(n_samples, batch_size)
-        return {**settings, "steps_per_stage": steps}
+        return {
+            **settings,
+            **dac_stage_settings(
+                n_samples, settings["batch_size"], steps_per_stage=self.steps_per_stage
+            ),
+        }
 
-    def _fit(self, data, settings, rng, generator):
-        self._check_enough_samples(data)
-        progress = self._progress()
-        network = self._network(data.n_features, settings, generator, data.device)
-        optimizer = torch.optim.RMSprop(network.parameters(), lr=self.learning_rate)
-        step = make_dac_step(network, optimizer)
+    def _phase(self, fit):
+        data, settings = fit.data, fit.settings
+        optimizer = make_optimizer(
+            "rmsprop", fit.network.parameters(), self.learning_rate, data.device
+        )
+        sampler = RowSampler(
+            data.n_samples, settings["batch_size"], fit.generator, data.device,
+            drop_last=True,
+        )
         schedule = threshold_schedule(
             self.upper_threshold, self.lower_threshold, self.threshold_rate
         )
-        steps = settings["steps_per_stage"]
-        upper = torch.zeros((), device=data.device)
-        lower = torch.zeros((), device=data.device)
-
-        def before_stage(stage):
-            upper.fill_(schedule[stage][0])
-            lower.fill_(schedule[stage][1])
-
-        def after_stage(stage, terms):
-            if stage_is_due(self.verbose, stage + 1, len(schedule)):
-                u, l = schedule[stage]
-                progress.message(
-                    f"stage {stage + 1}/{len(schedule)} (u={u:.3f}, l={l:.3f}): "
-                    f"loss {terms[0]:.4f}, positive pairs {terms[1]:.2%}, "
-                    f"negative pairs {terms[2]:.2%}"
-                )
-
-        network.train()
-        terms = train_in_stages(
-            step,
+        return DACPhase(
+            fit.network,
             data,
-            fixed_size_batches(
-                data.n_samples, settings["batch_size"], generator, data.device
-            ),
-            n_stages=len(schedule),
-            steps_per_stage=steps,
-            batch_inputs=lambda index: (upper, lower),
-            before_stage=before_stage,
-            after_stage=after_stage,
-            monitor=self._divergence_monitor(network, "stage"),
+            sampler,
+            optimizer,
+            len(schedule),
+            settings["steps_per_stage"],
+            self._divergence_advice(),
+            schedule=schedule,
         )
-        labels = self._training_labels(network, data)
-        network.requires_grad_(False)
-        self.network_ = network
-        self.labels_ = labels
-        self.n_iter_ = len(schedule) * steps
+
+    def _history(self, phase, losses):
+        self.n_iter_ = phase.n_periods * phase.steps_per_period
         self.history_ = {
-            "upper_threshold": [u for u, _ in schedule],
-            "lower_threshold": [l for _, l in schedule],
-            "loss": [float(t[0]) for t in terms],
-            "positive_fraction": [float(t[1]) for t in terms],
-            "negative_fraction": [float(t[2]) for t in terms],
+            "upper_threshold": [u for u, _ in phase.schedule],
+            "lower_threshold": [l for _, l in phase.schedule],
+            "loss": [float(t[0]) for t in losses],
+            "positive_fraction": [float(t[1]) for t in losses],
+            "negative_fraction": [float(t[2]) for t in losses],
             "stop_reason": "completed",
         }

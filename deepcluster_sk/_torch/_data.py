@@ -1,5 +1,7 @@
 """Move validated input rows onto a torch device, whole or batch by batch."""
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -44,8 +46,9 @@ class TrainingData:
 
     Parameters
     ----------
-    X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
-        Validated float32 input.
+    X : ndarray of shape (n_samples, ...) or sparse matrix
+        Validated float32 input: rows of features, or dense samples of any
+        shape such as ``(n_samples, channels, height, width)`` images.
     device : torch.device
         The device the model trains on.
 
@@ -53,12 +56,19 @@ class TrainingData:
     ----------
     source : ndarray or scipy sparse matrix
         ``X`` itself, e.g. to key a cache on the data.
+    n_samples : int
+    sample_shape : tuple of int
+        The shape of one sample, ``(n_features,)`` for rows.
+    n_features : int
+        The number of values of one sample.
     """
 
     def __init__(self, X, device):
         self.device = device
         self.source = X
-        self.n_samples, self.n_features = X.shape
+        self.n_samples = X.shape[0]
+        self.sample_shape = tuple(X.shape[1:])
+        self.n_features = math.prod(self.sample_shape)
         self._sparse = X.tocsr() if sp.issparse(X) else None
         self._dense = None
         if self._sparse is None:
@@ -89,6 +99,11 @@ class TrainingData:
         if self.device.type == "cuda":
             return rows.pin_memory().to(self.device, non_blocking=True)
         return rows
+
+    def first_rows(self, n_rows):
+        """The first ``n_rows`` rows (at most all) as a dense tensor on the device."""
+        n_rows = min(n_rows, self.n_samples)
+        return self.take(torch.arange(n_rows, device=self.device))
 
     def batches(self, batch_size):
         """Yield ``(start, stop, rows)`` in order, for full passes over the data."""

@@ -1,25 +1,18 @@
-"""k-means in the embedding, the initialisation of the cluster centres.
+"""k-means in plain torch, on whatever device the data lives.
 
-On the CPU the embedding goes to scikit-learn's :class:`~sklearn.cluster.KMeans`.
-On a GPU it stays there: :func:`torch_kmeans` is the same algorithm (greedy
-k-means++ seeding, Lloyd iterations, ``n_init`` restarts, empty clusters
-re-seeded from the farthest points) in plain torch, so the embedding never
-makes a round trip to the host and k-means takes a fraction of a second even
-on all 70 000 MNIST digits.
+:func:`torch_kmeans` is the algorithm of scikit-learn's
+:class:`~sklearn.cluster.KMeans` (greedy k-means++ seeding, Lloyd
+iterations, ``n_init`` restarts, empty clusters re-seeded from the farthest
+points): on a GPU the embedding never makes a round trip to the host, and
+k-means takes a fraction of a second even on all 70 000 MNIST digits.
 """
 
 import math
-import warnings
 from typing import NamedTuple
 
-import numpy as np
 import torch
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
-#: Elements of the (rows, centres, features) difference tensor that one chunk
-#: of :func:`squared_distances_chunked` may materialise (64 MiB in float32).
-_CHUNK_ELEMENTS = 2**24
+from ._distances import squared_distances
 
 
 class TorchKMeansResult(NamedTuple):
@@ -43,26 +36,9 @@ class TorchKMeansResult(NamedTuple):
     n_iter: int
 
 
-def squared_distances_chunked(X, centers):
-    """``|x_i - c_j|^2`` for every row and centre, shape (n_samples, n_centers).
-
-    Computed as a sum of squared differences, not through the
-    ``|x|^2 - 2 x.c + |c|^2`` expansion, so it is exact to rounding and does
-    not depend on whether TF32 matmuls are allowed. Rows are processed in
-    chunks that keep the temporary difference tensor small.
-    """
-    n_centers, n_features = centers.shape
-    chunk = max(1, _CHUNK_ELEMENTS // max(1, n_centers * n_features))
-    parts = [
-        (rows.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(dim=2)
-        for rows in X.split(chunk)
-    ]
-    return torch.cat(parts)
-
-
 def _nearest_center(X, centers):
     """Squared distance to the nearest centre and its index, per row."""
-    distances, labels = squared_distances_chunked(X, centers).min(dim=1)
+    distances, labels = squared_distances(X, centers).min(dim=1)
     return distances, labels
 
 
@@ -89,7 +65,7 @@ def kmeans_plusplus_torch(X, n_clusters, generator):
     n_trials = 2 + int(math.log(n_clusters))
     first = torch.randint(n_samples, (1,), generator=generator, device=X.device)
     center_ids = [first]
-    closest = squared_distances_chunked(X, X[first])[:, 0]
+    closest = squared_distances(X, X[first])[:, 0]
     for _ in range(1, n_clusters):
         # All samples already coincide with centres: draw uniformly instead.
         weights = torch.where(closest.sum() > 0, closest, torch.ones_like(closest))
@@ -97,7 +73,7 @@ def kmeans_plusplus_torch(X, n_clusters, generator):
             weights, n_trials, replacement=True, generator=generator
         )
         with_candidate = torch.minimum(
-            closest.unsqueeze(1), squared_distances_chunked(X, X[candidates])
+            closest.unsqueeze(1), squared_distances(X, X[candidates])
         )
         best = with_candidate.sum(dim=0).argmin()
         center_ids.append(candidates[best].reshape(1))
@@ -229,7 +205,7 @@ def torch_kmeans(
     Examples
     --------
     >>> import torch
-    >>> from deepcluster_sk._kmeans import torch_kmeans
+    >>> from deepcluster_sk._torch._kmeans import torch_kmeans
     >>> X = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
     >>> result = torch_kmeans(X, 2, n_init=3, random_state=0)
     >>> labels = result.labels.tolist()
@@ -264,43 +240,3 @@ def _check_kmeans_input(X, n_clusters, n_init, max_iter, tol):
         )
     if tol < 0:
         raise ValueError(f"tol={tol} must be non-negative.")
-
-
-def kmeans_centers(embedding, n_clusters, n_init, random_state):
-    """Cluster an embedding with k-means and return its centres and labels.
-
-    A CUDA embedding is clustered on its GPU with :func:`torch_kmeans`; any
-    other goes to scikit-learn's :class:`~sklearn.cluster.KMeans` in float64,
-    whose warning about fewer distinct clusters than ``n_clusters`` is
-    silenced: the estimators warn about their own labels.
-
-    Parameters
-    ----------
-    embedding : torch.Tensor of shape (n_samples, n_components)
-    n_clusters, n_init : int
-    random_state : int
-
-    Returns
-    -------
-    centers : ndarray of shape (n_clusters, n_components), float32
-    labels : ndarray of shape (n_samples,)
-    """
-    embedding = embedding.detach()
-    if embedding.is_cuda:
-        result = torch_kmeans(
-            embedding.float(), n_clusters, n_init=n_init, random_state=random_state
-        )
-        return (
-            result.centers.cpu().numpy().astype(np.float32),
-            result.labels.cpu().numpy(),
-        )
-    Z = embedding.cpu().numpy().astype(np.float64)
-    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
-    with warnings.catch_warnings():
-        # Its "duplicate points in X" would be about the embedding, not the
-        # user's X; the estimators warn about too few clusters themselves.
-        warnings.filterwarnings(
-            "ignore", "Number of distinct clusters", ConvergenceWarning
-        )
-        labels = kmeans.fit_predict(Z)
-    return kmeans.cluster_centers_.astype(np.float32), labels

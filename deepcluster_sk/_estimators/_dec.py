@@ -6,19 +6,22 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._auto import self_training_settings
-from ._base import BaseAutoencoderClusterer, SoftAssignmentMixin
-from ._dec_math import kl_divergence, log_soft_assignment, target_distribution
-from ._diagnostics import lower, warn_if_not_converged
-from ._kmeans import kmeans_centers
-from ._train import self_train
+from .._auto import self_training_settings
+from .._diagnostics import lower, warn_if_not_converged
+from .._torch._dec_math import log_soft_assignment, target_distribution
+from .._torch._information import kl_divergence
+from .._training._self_training import self_train
+from ._autoencoder import BaseAutoencoderClusterer
+from ._base import SoftAssignmentMixin
+from ._parameters import Param
 
 
 class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     """Deep Embedded Clustering (DEC).
 
-    Learns a low-dimensional embedding with a fully connected autoencoder,
-    initialises cluster centres in it with k-means, then refines encoder and
+    Learns a low-dimensional embedding with an autoencoder (fully connected
+    by default, or a network of your own), initialises cluster centres in it
+    with k-means, then refines encoder and
     centres together by minimising ``KL(P || Q)`` between the Student-t soft
     assignment ``Q`` and its sharpened target ``P`` (Xie et al., 2016).
 
@@ -31,26 +34,32 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size of pretraining and self-training. ``"auto"`` is about
+        ``n_samples / 28``, a power of two between 16 and 64, so that small
+        data sets still get many updates per epoch (the paper's 256 trains
+        worse for the same compute on a CPU).
+    autoencoder : None, torch.nn.Module subclass or instance, default=None
+        The network. ``None`` builds :class:`~deepcluster_sk.nn.MLPAutoencoder`
+        with ``hidden_dims`` and ``n_components``. A class is built at every
+        fit with the ``autoencoder__<name>`` parameters, and with
+        ``input_shape`` (the shape of one sample), ``n_components`` and
+        ``generator`` (seeded from ``random_state``) where its constructor
+        takes them, e.g. :class:`~deepcluster_sk.nn.ConvAutoencoder` for
+        images. An instance is deep-copied at every fit and trained from its
+        own weights; ``hidden_dims`` and ``n_components`` do not apply to it.
+        Either must have ``encoder`` and ``decoder`` submodules (see
+        :mod:`deepcluster_sk.nn` and the user guide's "Bring your own
+        network").
     hidden_dims : tuple of int or "auto", default="auto"
-        Widths of the encoder's hidden layers; the decoder mirrors them.
+        Widths of the encoder's hidden layers of the default network; the
+        decoder mirrors them.
         ``"auto"`` sizes the network from the number of features ``d``:
         ``(w, w, 2 w)`` with ``w`` about ``2 d``, a power of two between 64
         and 256, and the paper's ``(500, 500, 2000)`` from 250 features on
         (images such as MNIST).
     n_components : int, default=10
         Dimension of the embedding.
-    alpha : float, default=1.0
-        Degrees of freedom of the Student's t kernel.
-    pretrain_epochs : int or "auto", default="auto"
-        Epochs of end-to-end autoencoder pretraining. ``"auto"`` sizes the
-        budget in mini-batch steps: ``2 * n_features * sqrt(n_samples)``,
-        between 300 and 50 000 steps and 10 and 400 epochs, capped in
-        compute so that 10 000 samples take about two and a half minutes of
-        a 2-core CPU and 70 000 about eleven (a 4-feature table gets 300
-        steps, digits about 5 000, MNIST the compute cap).
-    pretrain_learning_rate : float, default=1e-3
-        Initial learning rate of Adam during pretraining, decayed along a
-        cosine to 5% of its value.
     pretrain : {"end_to_end", "layerwise"}, default="end_to_end"
         How the autoencoder is pretrained. ``"end_to_end"`` trains the whole
         autoencoder with Adam for ``pretrain_epochs`` (fast, the usual
@@ -64,20 +73,30 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         ``history_["pretrain_loss"]`` then holds each stage's loss per
         epoch, half the squared error summed over the features of that
         stage's input.
+    pretrain_epochs : int or "auto", default="auto"
+        Epochs of end-to-end autoencoder pretraining. ``"auto"`` sizes the
+        budget in mini-batch steps: ``2 * n_features * sqrt(n_samples)``,
+        between 300 and 50 000 steps and 10 and 400 epochs, capped in
+        compute so that 10 000 samples take about two and a half minutes of
+        a 2-core CPU and 70 000 about eleven (a 4-feature table gets 300
+        steps, digits about 5 000, MNIST the compute cap).
+    pretrain_learning_rate : float, default=1e-3
+        Initial learning rate of Adam during pretraining, decayed along a
+        cosine to 5% of its value.
     pretrain_iterations : int or "auto", default="auto"
         Mini-batch steps per stage of ``pretrain="layerwise"`` (a stage is
         one layer pair, or the final fine-tuning). ``"auto"`` gives about
         20 epochs per stage, at least 1000 and at most 50 000 steps; the
         paper uses 50 000 steps per stage on MNIST (about 180 epochs), which
         takes hours on a CPU.
+    n_init : int, default=20
+        Number of k-means runs on the embedding; the best one initialises
+        the centres.
+    alpha : float, default=1.0
+        Degrees of freedom of the Student's t kernel.
     max_iter : int or "auto", default="auto"
         Maximum number of mini-batch steps of self-training; ``"auto"`` is
         40 target updates, ``40 * update_interval``.
-    batch_size : int or "auto", default="auto"
-        Mini-batch size of pretraining and self-training. ``"auto"`` is about
-        ``n_samples / 28``, a power of two between 16 and 64, so that small
-        data sets still get many updates per epoch (the paper's 256 trains
-        worse for the same compute on a CPU).
     update_interval : int or "auto", default="auto"
         Self-training steps between two recomputations of the target
         distribution over the whole data set. ``"auto"`` is five epochs, at
@@ -89,9 +108,6 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         Learning rate of SGD during self-training.
     momentum : float, default=0.9
         Momentum of SGD during self-training.
-    n_init : int, default=20
-        Number of k-means runs on the embedding; the best one initialises
-        the centres.
     train_encoder : bool, default=True
         If False, the encoder is frozen after pretraining and only the
         centres are trained ("DEC w/o backprop").
@@ -124,6 +140,11 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         reuses a cached transformer; a ``RandomState`` instance hits the
         cache when its state is the same (e.g. in clones of one estimator).
         Processes may share the directory.
+    **autoencoder_params
+        ``autoencoder__<name>=value``: keyword arguments of the
+        ``autoencoder`` class, e.g. ``autoencoder__channels=(32, 64)``.
+        They are parameters of the estimator like any other, for
+        ``set_params`` and :class:`~sklearn.model_selection.GridSearchCV`.
 
     Attributes
     ----------
@@ -137,7 +158,9 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     hidden_dims_, batch_size_, pretrain_epochs_, update_interval_, max_iter_
         The values used, with each ``"auto"`` resolved for the training data
         (``pretrain_iterations_`` instead of ``pretrain_epochs_`` with
-        ``pretrain="layerwise"``). ``verbose=1`` prints them.
+        ``pretrain="layerwise"``; no ``hidden_dims_`` with an
+        ``autoencoder`` of your own, whose measured work sizes the
+        ``"auto"`` pretraining). ``verbose=1`` prints them.
     n_iter_ : int
         Self-training steps run.
     history_ : dict
@@ -163,7 +186,10 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     ``predict`` its argmax; ``transform`` returns the embedding.
 
     Training runs in float32. Data is copied to the training device once
-    when it fits there; sparse input is densified batch by batch. A model
+    when it fits there; sparse input is densified batch by batch. Before
+    training, one forward pass on two training rows checks that the
+    autoencoder returns the shapes of the contract; a module that does not
+    raises a ``ValueError`` naming it and both shapes. A model
     fitted on a GPU pickles and predicts on a machine without one.
 
     A phase that diverges (its loss or weights run away) raises
@@ -203,67 +229,18 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     (901, 10)
     """
 
-    _parameter_constraints: dict = {
-        **BaseAutoencoderClusterer._parameter_constraints,
-        "alpha": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
-        "update_interval": [
-            Interval(Integral, 1, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
-        "tol": [Interval(Real, 0, 1, closed="both")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "train_encoder": ["boolean"],
-        "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
-    }
-
-    def __init__(
-        self,
-        n_clusters=8,
-        *,
-        hidden_dims="auto",
-        n_components=10,
-        alpha=1.0,
-        pretrain_epochs="auto",
-        pretrain_learning_rate=1e-3,
-        pretrain="end_to_end",
-        pretrain_iterations="auto",
-        max_iter="auto",
-        batch_size="auto",
-        update_interval="auto",
-        tol=1e-3,
-        learning_rate=0.01,
-        momentum=0.9,
-        n_init=20,
-        train_encoder=True,
-        reconstruction_weight=0.0,
-        device="auto",
-        random_state=None,
-        verbose=0,
-        memory=None,
-    ):
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.n_components = n_components
-        self.alpha = alpha
-        self.pretrain_epochs = pretrain_epochs
-        self.pretrain_learning_rate = pretrain_learning_rate
-        self.pretrain = pretrain
-        self.pretrain_iterations = pretrain_iterations
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.update_interval = update_interval
-        self.tol = tol
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.n_init = n_init
-        self.train_encoder = train_encoder
-        self.reconstruction_weight = reconstruction_weight
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.memory = memory
+    alpha = Param(1.0, Interval(Real, 0, None, closed="neither"))
+    max_iter = Param(
+        "auto", Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})
+    )
+    update_interval = Param(
+        "auto", Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})
+    )
+    tol = Param(1e-3, Interval(Real, 0, 1, closed="both"))
+    learning_rate = Param(0.01, Interval(Real, 0, None, closed="neither"))
+    momentum = Param(0.9, Interval(Real, 0, 1, closed="left"))
+    train_encoder = Param(True, "boolean")
+    reconstruction_weight = Param(0.0, Interval(Real, 0, None, closed="left"))
 
     def _settings(self, n_samples, n_features):
         return self_training_settings(
@@ -273,43 +250,30 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             max_iter=self.max_iter,
         )
 
-    def _fit(self, data, settings, rng, generator):
-        progress = self._progress()
-        autoencoder, pretrain_losses = self._pretrained_autoencoder(
-            data, settings, rng, progress
-        )
-        inference_batch = self._inference_batch_size(data.device)
-        embedding = self._training_embedding(autoencoder, data)
-        centers, _ = kmeans_centers(
-            embedding, self.n_clusters, self.n_init, int(rng.randint(2**31 - 1))
-        )
-        centers = torch.nn.Parameter(torch.from_numpy(centers).to(data.device))
+    def _cluster(self, fit, autoencoder, embedding, centers, labels, pretrain_losses):
+        centers = torch.nn.Parameter(torch.from_numpy(centers).to(fit.data.device))
         result = self_train(
-            autoencoder.encoder,
+            autoencoder,
             centers,
-            data,
+            fit.data,
+            batch_size=fit.settings["batch_size"],
+            generator=fit.generator,
+            progress=fit.progress,
             alpha=self.alpha,
-            max_iter=settings["max_iter"],
-            batch_size=settings["batch_size"],
-            update_interval=settings["update_interval"],
+            max_iter=fit.settings["max_iter"],
+            update_interval=fit.settings["update_interval"],
             tol=self.tol,
             learning_rate=self.learning_rate,
             momentum=self.momentum,
-            generator=generator,
             train_encoder=self.train_encoder,
-            decoder=autoencoder.decoder,
             reconstruction_weight=self.reconstruction_weight,
-            inference_batch_size=inference_batch,
-            on_update=progress.update,
+            inference_batch_size=self._inference_batch_size(fit.data.device),
             advice=lower("learning_rate", self.learning_rate),
         )
-        progress.close()
         if result.stop_reason == "max_iter":
             warn_if_not_converged(
-                result.label_changes[-1], settings["max_iter"], self.tol
+                result.label_changes[-1], fit.settings["max_iter"], self.tol
             )
-        autoencoder.requires_grad_(False)
-        self.autoencoder_ = autoencoder
         self.cluster_centers_ = centers.detach().cpu().numpy()
         self.labels_ = result.labels.cpu().numpy().astype(np.int64)
         self.n_iter_ = result.n_iter
@@ -330,8 +294,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
 
     def _log_proba(self, X):
         encoder = self.autoencoder_.encoder
-        device = next(encoder.parameters()).device
-        centers = torch.from_numpy(self.cluster_centers_).to(device)
+        centers = torch.from_numpy(self.cluster_centers_).to(self._module_device(encoder))
         return self._map_batches(
             X,
             encoder,

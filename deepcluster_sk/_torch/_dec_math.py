@@ -1,15 +1,13 @@
-"""The DEC formulas: Student-t soft assignment, target distribution, KL loss.
+"""The DEC formulas: Student-t soft assignment and target distribution.
 
-Pure tensor functions, shared by training, prediction and the tests; see
-``ALGORITHMS.md`` section 1 for the maths.
+Pure tensor functions, shared by training, prediction and the tests; the
+user guide's page on DEC (``docs/user_guide/dec.rst``) gives the maths. The
+loss, ``KL(P || Q)``, is :func:`~deepcluster_sk._torch._information.kl_divergence`.
 """
 
 import torch
 
-
-def squared_distances(z, centers):
-    """``|z_i - mu_j|^2`` for every sample and centre, shape (n, k)."""
-    return (z.unsqueeze(1) - centers.unsqueeze(0)).pow(2).sum(dim=2)
+from ._distances import squared_distances
 
 
 def student_t_log_kernel(z, centers, alpha):
@@ -34,11 +32,3 @@ def target_distribution(q):
     """
     weight = q.pow(2) / q.sum(dim=0).clamp_min(torch.finfo(q.dtype).tiny)
     return weight / weight.sum(dim=1, keepdim=True)
-
-
-def kl_divergence(p, log_q):
-    """``KL(P || Q) = sum_ij p_ij log(p_ij / q_ij)``, summed over all rows.
-
-    ``0 log 0`` is taken as 0, so targets with exact zeros are fine.
-    """
-    return (torch.special.xlogy(p, p) - p * log_q).sum()

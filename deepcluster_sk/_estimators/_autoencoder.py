@@ -1,0 +1,312 @@
+"""The estimators that cluster an autoencoder's embedding (DEC, IDEC, AE + k-means).
+
+:class:`BaseAutoencoderClusterer` fills in the hooks of
+:class:`~._base.BaseDeepClusterer`: it builds the autoencoder (the default
+:class:`~deepcluster_sk.nn.MLPAutoencoder` or the user's), pretrains it
+(cached through ``memory``), embeds the training data, initialises the
+centres by k-means and hands over to ``_cluster``, the one hook a subclass
+writes. ``transform`` returns the embedding.
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+
+from .._auto import autoencoder_settings, pretraining_settings
+from .._diagnostics import check_finite_embedding, lower
+from .._torch._kmeans import torch_kmeans
+from .._training._pretraining import EndToEndPretraining, LayerwisePretraining
+from .._training._self_training import embed
+from ..nn import MLPAutoencoder
+from ._base import BaseDeepClusterer, check_hidden_dims, draw_seed
+from ._memory import cache_key, pretrain_cache
+from ._modules import (
+    build_module,
+    check_autoencoder,
+    module_identity,
+    passes_keyword,
+)
+from ._parameters import Param
+
+#: The pretraining schedule of each value of ``pretrain``.
+_PRETRAINING = {"end_to_end": EndToEndPretraining, "layerwise": LayerwisePretraining}
+
+_LAYERWISE_ADVICE = (
+    "layer-wise pretraining has a fixed learning rate: scale the data, e.g. with "
+    'sklearn.preprocessing.StandardScaler, or use pretrain="end_to_end"'
+)
+
+
+def kmeans_centers(embedding, n_clusters, n_init, random_state):
+    """Cluster an embedding with k-means and return its centres and labels.
+
+    A CUDA embedding is clustered on its GPU with
+    :func:`~deepcluster_sk._torch._kmeans.torch_kmeans`; any other goes to
+    scikit-learn's :class:`~sklearn.cluster.KMeans` in float64, whose
+    warning about fewer distinct clusters than ``n_clusters`` is silenced:
+    the estimators warn about their own labels.
+
+    Parameters
+    ----------
+    embedding : torch.Tensor of shape (n_samples, n_components)
+    n_clusters, n_init : int
+    random_state : int
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_components), float32
+    labels : ndarray of shape (n_samples,)
+    """
+    embedding = embedding.detach()
+    if embedding.is_cuda:
+        result = torch_kmeans(
+            embedding.float(), n_clusters, n_init=n_init, random_state=random_state
+        )
+        return (
+            result.centers.cpu().numpy().astype(np.float32),
+            result.labels.cpu().numpy(),
+        )
+    Z = embedding.cpu().numpy().astype(np.float64)
+    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=random_state)
+    with warnings.catch_warnings():
+        # Its "duplicate points in X" would be about the embedding, not the
+        # user's X; the estimators warn about too few clusters themselves.
+        warnings.filterwarnings(
+            "ignore", "Number of distinct clusters", ConvergenceWarning
+        )
+        labels = kmeans.fit_predict(Z)
+    return kmeans.cluster_centers_.astype(np.float32), labels
+
+
+class BaseAutoencoderClusterer(BaseDeepClusterer):
+    """Base class of the estimators that cluster an autoencoder's embedding.
+
+    Adds the autoencoder's parameters, its pretraining (cached through
+    ``memory``), the k-means initialisation of the centres and
+    ``transform`` into the embedding. A subclass implements
+    ``_cluster(fit, autoencoder, embedding, centers, labels,
+    pretrain_losses)``, which sets ``cluster_centers_`` (in the embedding),
+    ``labels_``, ``n_iter_``, ``history_`` and its own attributes.
+    """
+
+    autoencoder = Param(None, None, type, torch.nn.Module)
+    hidden_dims = Param("auto", tuple, list, StrOptions({"auto"}))
+    n_components = Param(10, Interval(Integral, 1, None, closed="left"))
+    pretrain = Param("end_to_end", StrOptions({"end_to_end", "layerwise"}))
+    pretrain_epochs = Param(
+        "auto", Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})
+    )
+    pretrain_learning_rate = Param(1e-3, Interval(Real, 0, None, closed="neither"))
+    pretrain_iterations = Param(
+        "auto", Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})
+    )
+    n_init = Param(20, Interval(Integral, 1, None, closed="left"))
+    memory = Param(None, None, str, HasMethods(["cache"]), trailing=True)
+
+    _routed_prefix = "autoencoder"
+
+    #: The parameters that change the pretrained autoencoder, besides
+    #: ``random_state`` and the ``autoencoder__*`` parameters: ``memory``
+    #: reuses a cached network only when these, the data, the pretraining
+    #: seed and the device type are the same.
+    _pretraining_params = (
+        "autoencoder",
+        "hidden_dims",
+        "n_components",
+        "pretrain",
+        "pretrain_epochs",
+        "pretrain_learning_rate",
+        "pretrain_iterations",
+        "batch_size",
+    )
+
+    #: The resolved settings that pretraining uses.
+    _pretraining_settings = (
+        "hidden_dims",
+        "batch_size",
+        "pretrain_epochs",
+        "pretrain_iterations",
+    )
+
+    # -- the hooks of fit ----------------------------------------------------
+
+    def _check_params(self):
+        super()._check_params()
+        check_hidden_dims(self.hidden_dims)
+
+    def _settings(self, n_samples, n_features):
+        return autoencoder_settings(
+            n_samples,
+            n_features,
+            hidden_dims=self.hidden_dims if self.autoencoder is None else None,
+            batch_size=self.batch_size,
+        )
+
+    def _network_generator(self, fit):
+        # Its own seed, so that the cache can key the pretrained network on it.
+        seed = draw_seed(fit.rng)
+        return torch.Generator().manual_seed(seed), seed
+
+    def _build_network(self, sample_shape, settings, generator):
+        pretraining = _PRETRAINING[self.pretrain]
+        autoencoder = build_module(
+            self,
+            "autoencoder",
+            (MLPAutoencoder, {"hidden_dims": settings.get("hidden_dims")}),
+            {"input_shape": sample_shape, "n_components": self.n_components},
+            generator,
+            seeded_weights=not pretraining.draws_initial_weights,
+        )
+        pretraining.prepare(autoencoder, generator)
+        return autoencoder
+
+    def _check_network(self, network, x):
+        # The embedding width is n_components where the module was built for
+        # it; an instance, or a class without the argument, has its own.
+        built_for = passes_keyword(self, "autoencoder", "n_components")
+        return check_autoencoder(network, x, self.n_components if built_for else None)
+
+    def _budget_settings(self, n_samples, n_features, settings, work_per_sample):
+        return pretraining_settings(
+            n_samples,
+            n_features,
+            batch_size=settings["batch_size"],
+            work_per_sample=work_per_sample,
+            pretrain=self.pretrain,
+            pretrain_epochs=self.pretrain_epochs,
+            pretrain_iterations=self.pretrain_iterations,
+        )
+
+    def _train(self, fit):
+        autoencoder, losses = self._pretrained_autoencoder(fit)
+        embedding = self._training_embedding(autoencoder, fit.data)
+        centers, labels = kmeans_centers(
+            embedding, self.n_clusters, self.n_init, draw_seed(fit.rng)
+        )
+        self._cluster(fit, autoencoder, embedding, centers, labels, losses)
+        autoencoder.requires_grad_(False)
+        self.autoencoder_ = autoencoder
+
+    def _cluster(self, fit, autoencoder, embedding, centers, labels, pretrain_losses):
+        """Cluster from the k-means initialisation; set the fitted attributes.
+
+        Parameters
+        ----------
+        fit : FitContext
+        autoencoder : torch.nn.Module
+            The pretrained autoencoder, on the training device.
+        embedding : torch.Tensor of shape (n_samples, n_components)
+            Of the training data.
+        centers : ndarray of shape (n_clusters, n_components)
+        labels : ndarray of shape (n_samples,)
+            k-means on the embedding.
+        pretrain_losses : list of float
+            Mean reconstruction loss of each pretraining epoch.
+        """
+        raise NotImplementedError
+
+    # -- pretraining ---------------------------------------------------------
+
+    def _pretraining(self, settings):
+        """The pretraining schedule that the parameters and ``settings`` ask for."""
+        return _PRETRAINING[self.pretrain].from_settings(
+            settings, self.pretrain_learning_rate, self._pretraining_advice()
+        )
+
+    def _pretraining_advice(self):
+        """What to change when pretraining diverges."""
+        if self.pretrain == "layerwise":
+            return _LAYERWISE_ADVICE
+        return lower("pretrain_learning_rate", self.pretrain_learning_rate)
+
+    def _pretrained_autoencoder(self, fit):
+        """The pretrained autoencoder and its loss curve, from the cache if any.
+
+        ``fit.network`` is trained in place, or loaded with the cached
+        weights; the pretraining seed was drawn from ``random_state`` either
+        way, so the numbers drawn after it, hence the fitted model, are the
+        same whether the network was loaded or trained.
+        """
+        autoencoder = fit.network
+        pretraining = self._pretraining(fit.settings)
+
+        def pretrain():
+            return pretraining.run(
+                autoencoder, fit.data, fit.network_generator, fit.progress
+            )
+
+        cache = pretrain_cache(self.memory)
+        if cache is None:
+            return autoencoder, pretrain()
+        key = cache_key(fit.data.source, self._pretraining_key(fit))
+        cached = cache.load(key, autoencoder)
+        if cached is None:
+            losses = pretrain()
+            cache.save(key, autoencoder.state_dict(), losses)
+            return autoencoder, losses
+        fit.progress.message("pretrained autoencoder loaded from the cache")
+        return autoencoder.eval(), cached
+
+    def _pretraining_key(self, fit):
+        """What the pretrained weights depend on, besides the data and versions.
+
+        The parameters as given and as resolved (``settings``), so that a
+        change of the ``"auto"`` rules never reuses a stale network, and the
+        autoencoder's class and parameters. With ``random_state=None`` the
+        key holds no seed, so the network pretrained first is reused, as
+        ``Pipeline(memory=...)`` reuses a fitted transformer; otherwise it
+        holds the seed drawn from ``random_state``, exact for an int and for
+        a RandomState instance.
+        """
+        params = {name: getattr(self, name) for name in self._pretraining_params}
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        params["autoencoder"] = module_identity(self, "autoencoder")
+        params["settings"] = {
+            name: value
+            for name, value in fit.settings.items()
+            if name in self._pretraining_settings
+        }
+        params["seed"] = None if self.random_state is None else fit.network_seed
+        params["device_type"] = fit.data.device.type
+        return params
+
+    def _training_embedding(self, autoencoder, data):
+        """The embedding of the training data, checked to be finite.
+
+        A diverged autoencoder is reported as such here, before k-means
+        would report its NaN as missing values in the input.
+        """
+        embedding = embed(
+            autoencoder.encoder, data, self._inference_batch_size(data.device)
+        )
+        check_finite_embedding(embedding, "pretraining", self._pretraining_advice())
+        return embedding
+
+    # -- after the fit -------------------------------------------------------
+
+    def transform(self, X):
+        """Embed ``X`` with the trained encoder.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, n_components), dtype float32
+            The embedding.
+        """
+        X = self._validate_predict_data(X)
+        encoder = self.autoencoder_.encoder
+        return self._map_batches(X, encoder, encoder)
+
+    @property
+    def _n_features_out(self):
+        return self.cluster_centers_.shape[1]
+

@@ -1,0 +1,235 @@
+"""The estimators that train a network alone, its softmax the clustering (IMSAT, DAC).
+
+Discriminative clustering (Krause et al., 2010): a network whose softmax
+output *is* the soft cluster assignment ``p(y|x)``, with no autoencoder and
+no centres. :class:`BaseDiscriminativeClusterer` fills in the hooks of
+:class:`~._base.BaseDeepClusterer` (the default
+:class:`~deepcluster_sk.nn.ClusterMLP` or the user's network, its training
+on :func:`~deepcluster_sk._training._engine.run_phase`) and reads
+``predict``, ``predict_proba``, ``transform`` and ``score`` off the
+network. A subclass writes its loss as a :class:`NetworkPhase` and the
+hooks ``_phase`` and ``_history``.
+"""
+
+from numbers import Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._auto import network_settings
+from .._diagnostics import lower
+from .._torch._information import conditional_entropy, marginal_entropy
+from .._training._engine import Phase, run_phase
+from ..nn import ClusterMLP
+from ._base import BaseDeepClusterer, SoftAssignmentMixin, check_hidden_dims
+from ._modules import build_module, check_network
+from ._parameters import Param
+
+
+class NetworkPhase(Phase):
+    """The training of a discriminative network: one optimizer, fixed schedule.
+
+    ``n_periods`` periods of ``steps_per_period`` steps each, on mini-batches
+    of one size (:class:`~deepcluster_sk._training._sampler.RowSampler`
+    with ``drop_last``). The loss is only checked to be finite: IMSAT's is
+    negative and DAC's bounded, so neither grows when training diverges;
+    the weights do.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+    data : TrainingData
+    sampler : RowSampler
+    optimizer : torch.optim.Optimizer
+    n_periods, steps_per_period : int
+    advice : str
+    """
+
+    loss_growth = False
+
+    def __init__(self, network, data, sampler, optimizer, n_periods,
+                 steps_per_period, advice):
+        super().__init__(data, sampler, advice)
+        self.network = network
+        self.optimizer = optimizer
+        self.n_periods = n_periods
+        self.steps_per_period = steps_per_period
+
+    def parameters(self):
+        return list(self.network.parameters())
+
+    def periods(self):
+        return [self.steps_per_period] * self.n_periods
+
+    def _optimize(self, loss):
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def begin(self):
+        self.network.train()
+
+    def finish(self):
+        self.network.eval()
+
+
+class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
+    """Base of the estimators whose network outputs ``p(y|x)`` directly.
+
+    A subclass implements ``_phase(fit)``, returning the
+    :class:`NetworkPhase` that trains ``fit.network``, and ``_history(phase,
+    losses)``, which sets ``n_iter_``, ``history_`` and its own fitted
+    attributes; ``_network_options`` gives the default network's keyword
+    arguments beyond its sizes.
+    """
+
+    network = Param(None, None, type, torch.nn.Module)
+    hidden_dims = Param("auto", tuple, list, StrOptions({"auto"}))
+    learning_rate = Param(1e-3, Interval(Real, 0, None, closed="neither"))
+
+    _routed_prefix = "network"
+
+    #: What the phase's progress counts.
+    _period_unit = "epoch"
+
+    # -- the hooks of fit ----------------------------------------------------
+
+    def _check_params(self):
+        super()._check_params()
+        check_hidden_dims(self.hidden_dims)
+
+    def _check_data(self, data):
+        if data.n_samples < 2:
+            raise ValueError(
+                f"n_samples={data.n_samples} is too few: batch normalisation "
+                "needs at least 2 samples."
+            )
+
+    def _settings(self, n_samples, n_features):
+        return network_settings(
+            n_samples,
+            n_features,
+            hidden_dims=self.hidden_dims if self.network is None else None,
+            batch_size=self.batch_size,
+        )
+
+    def _network_generator(self, fit):
+        return fit.generator, fit.generator.initial_seed()
+
+    def _network_options(self):
+        """Keyword arguments of the default :class:`ClusterMLP` beyond its sizes."""
+        return {}
+
+    def _build_network(self, sample_shape, settings, generator):
+        default = (
+            ClusterMLP,
+            {"hidden_dims": settings.get("hidden_dims"), **self._network_options()},
+        )
+        return build_module(
+            self,
+            "network",
+            default,
+            {"input_shape": sample_shape, "n_clusters": self.n_clusters},
+            generator,
+        )
+
+    def _check_network(self, network, x):
+        return check_network(network, x, self.n_clusters)
+
+    def _train(self, fit):
+        phase = self._phase(fit)
+        with fit.progress.track("training", phase.n_periods, self._period_unit) as track:
+            losses = run_phase(phase, track)
+        network = fit.network
+        labels = self._training_labels(network, fit.data)
+        network.requires_grad_(False)
+        self.network_ = network
+        self.labels_ = labels
+        self._history(phase, losses)
+
+    def _phase(self, fit):
+        """The :class:`NetworkPhase` that trains ``fit.network``."""
+        raise NotImplementedError
+
+    def _history(self, phase, losses):
+        """Set ``n_iter_``, ``history_`` and the estimator's own attributes.
+
+        ``losses`` holds the mean loss terms of each period.
+        """
+        raise NotImplementedError
+
+    def _divergence_advice(self):
+        return lower("learning_rate", self.learning_rate)
+
+    def _collapse_advice(self):
+        return (
+            f"Try a lower learning_rate (now {self.learning_rate}) or fewer "
+            "clusters."
+        )
+
+    @torch.no_grad()
+    def _training_labels(self, network, data):
+        """Argmax of ``p(y|x)`` over the training rows, as a NumPy array."""
+        network.eval()
+        batch_size = self._inference_batch_size(data.device)
+        labels = [
+            network(rows).argmax(dim=1) for _, _, rows in data.batches(batch_size)
+        ]
+        return torch.cat(labels).cpu().numpy().astype(np.int64)
+
+    # -- after the fit -------------------------------------------------------
+
+    def _log_proba(self, X):
+        network = self.network_
+        return self._map_batches(
+            X, network, lambda rows: torch.log_softmax(network(rows), dim=1)
+        )
+
+    def transform(self, X):
+        """Soft assignment of ``X``, as a feature matrix for a pipeline.
+
+        The same values as :meth:`predict_proba`; output feature names are
+        ``<classname>0``, ``<classname>1``, ... (see
+        :meth:`get_feature_names_out`).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters), dtype float32
+            ``p(y|x)``; rows sum to 1.
+        """
+        return self.predict_proba(X)
+
+    def score(self, X, y=None):
+        """Estimated mutual information ``I(X;Y) = H(Y) - H(Y|X)`` on ``X``.
+
+        ``H(Y|X)`` is the mean entropy of ``p(y|x)`` over the rows of ``X``
+        and ``H(Y)`` the entropy of their mean, in nats. Higher is better:
+        confident assignments (low ``H(Y|X)``) spread over balanced clusters
+        (high ``H(Y)``); the maximum is ``log(n_clusters)``. Needs no labels,
+        so :class:`~sklearn.model_selection.GridSearchCV` can use it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        score : float
+            ``H(Y) - H(Y|X)`` in nats, between 0 and ``log(n_clusters)``.
+        """
+        X = self._validate_predict_data(X)
+        p = torch.from_numpy(np.exp(self._log_proba(X))).double()
+        return float(marginal_entropy(p) - conditional_entropy(p))
+
+    @property
+    def _n_features_out(self):
+        return self.n_clusters

@@ -1,0 +1,94 @@
+"""Optimizers in their fastest form, and the learning-rate schedules."""
+
+import math
+
+import torch
+
+
+def _is_cuda(device):
+    return device is not None and torch.device(device).type == "cuda"
+
+
+def make_optimizer(algorithm, params, learning_rate, device=None, **options):
+    """An optimizer in the fastest form that this PyTorch supports on ``device``.
+
+    Adam's fused implementation halves the step time of a small MLP on a
+    CPU. On CUDA, Adam and RMSprop are also *capturable*, Adam with its
+    learning rate as a device tensor, so that a CUDA graph can replay their
+    steps while :class:`CosineSchedule` changes the rate in place. SGD needs
+    neither: its learning rate stays a float, read on the host. A form this
+    PyTorch lacks falls back to the next, and finally to the plain one.
+
+    Parameters
+    ----------
+    algorithm : {"adam", "rmsprop", "sgd"}
+    params : iterable of torch.Tensor
+    learning_rate : float
+    device : torch.device, str or None, default=None
+        The training device.
+    **options
+        Further arguments of the optimizer (``momentum``, ``weight_decay``).
+
+    Returns
+    -------
+    optimizer : torch.optim.Optimizer
+    """
+    cls = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop,
+           "sgd": torch.optim.SGD}[algorithm]
+    params = list(params)
+    attempts = []
+    if algorithm == "adam":
+        if _is_cuda(device):
+            tensor_lr = torch.tensor(float(learning_rate), device=device)
+            attempts += [
+                dict(lr=tensor_lr, fused=True, capturable=True),
+                dict(lr=tensor_lr, capturable=True),
+            ]
+        attempts.append(dict(lr=learning_rate, fused=True))
+    elif algorithm == "rmsprop" and _is_cuda(device):
+        attempts.append(dict(lr=learning_rate, capturable=True))
+    for kwargs in attempts:
+        try:
+            return cls(params, **kwargs, **options)
+        except (RuntimeError, TypeError, ValueError):
+            continue
+    return cls(params, lr=learning_rate, **options)
+
+
+def make_adam(params, learning_rate, device=None, **options):
+    """:func:`make_optimizer` for Adam."""
+    return make_optimizer("adam", params, learning_rate, device, **options)
+
+
+class CosineSchedule:
+    """Cosine decay of the learning rate to ``final_fraction`` of its start.
+
+    A tensor learning rate is updated in place, so a captured CUDA graph
+    reads the new value at its next replay; a float one is replaced.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+    n_steps : int
+        Steps from the initial rate to ``final_fraction`` of it.
+    final_fraction : float
+    """
+
+    def __init__(self, optimizer, n_steps, final_fraction):
+        self.optimizer = optimizer
+        self.n_steps = max(n_steps, 1)
+        self.final_fraction = final_fraction
+        self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        self.count = 0
+
+    def step(self):
+        """Advance one step and set the learning rate of every group."""
+        self.count += 1
+        progress = min(self.count / self.n_steps, 1.0)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        factor = self.final_fraction + (1.0 - self.final_fraction) * cosine
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(base * factor)
+            else:
+                group["lr"] = base * factor

@@ -1,0 +1,66 @@
+"""Shuffled mini-batches of row indices, epoch after epoch."""
+
+import torch
+
+
+def steps_per_epoch(n_samples, batch_size):
+    """Mini-batch steps of one pass over ``n_samples`` rows, the last one short."""
+    return -(-n_samples // batch_size)
+
+
+class RowSampler:
+    """An endless iterator of shuffled mini-batches of row indices.
+
+    Each epoch is a fresh permutation of the rows, drawn on the CPU from
+    ``generator`` when the epoch's first batch is asked for, so the same
+    seed gives the same batches on every device. Index tensors live on
+    ``device``.
+
+    Parameters
+    ----------
+    n_samples, batch_size : int
+    generator : torch.Generator
+        CPU generator of the permutations.
+    device : torch.device
+    drop_last : bool, default=False
+        ``False``: every row once per epoch, the last batch possibly short.
+        ``True``: batches of exactly ``min(batch_size, n_samples)`` rows,
+        the incomplete last batch of each epoch dropped; every step then
+        sees the same shapes (batch statistics and a batch's marginal
+        ``p(y)`` are never estimated on a handful of rows, and a CUDA graph
+        can replay the step), and no row is favoured as the permutation
+        changes.
+
+    Attributes
+    ----------
+    batch_size : int
+        Rows of a full batch.
+    steps_per_epoch : int
+        Batches of one epoch.
+    """
+
+    def __init__(self, n_samples, batch_size, generator, device, *, drop_last=False):
+        self.n_samples = n_samples
+        self.batch_size = min(batch_size, n_samples) if drop_last else batch_size
+        self.generator = generator
+        self.device = device
+        self._stop = n_samples - n_samples % self.batch_size if drop_last else n_samples
+        self._order = None
+        self._start = 0
+
+    @property
+    def steps_per_epoch(self):
+        """Batches of one epoch."""
+        return steps_per_epoch(self._stop, self.batch_size)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._order is None or self._start >= self._stop:
+            order = torch.randperm(self.n_samples, generator=self.generator)
+            self._order = order.to(self.device)
+            self._start = 0
+        index = self._order[self._start : self._start + self.batch_size]
+        self._start += self.batch_size
+        return index

@@ -1,0 +1,203 @@
+"""DEC's self-training: ``KL(P || Q)`` over the encoder and the centres.
+
+The target ``P`` is recomputed over the whole data every ``update_interval``
+steps; training stops when fewer than ``tol`` of the hard assignments
+changed between two updates, or after ``max_iter`` steps (Xie et al., 2016).
+With a reconstruction weight the decoder trains too (IDEC, Guo et al.,
+2017).
+"""
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .._torch._dec_math import log_soft_assignment, target_distribution
+from .._torch._information import kl_divergence
+from ._engine import Phase, PeriodEnd, run_phase
+from ._optim import make_optimizer
+from ._sampler import RowSampler
+
+
+@torch.no_grad()
+def embed(encoder, data, batch_size):
+    """The embedding of every row of ``data``, on ``data.device``."""
+    encoder.eval()
+    return torch.cat([encoder(rows) for _, _, rows in data.batches(batch_size)])
+
+
+@dataclass
+class SelfTrainingResult:
+    """What :func:`self_train` found.
+
+    Attributes
+    ----------
+    labels : torch.Tensor
+        Hard assignments at the last target update.
+    n_iter : int
+        Mini-batch steps taken.
+    stop_reason : str
+        ``"converged"`` when fewer than ``tol`` of the labels changed,
+        ``"max_iter"`` when the loop ran out of steps first.
+    iterations, kl_losses, label_changes : list
+        Per target update: the step count, ``KL(P||Q)`` per sample over the
+        whole data, and the fraction of labels that changed since the
+        previous update (``nan`` at the first).
+    """
+
+    labels: torch.Tensor = None
+    n_iter: int = 0
+    stop_reason: str = "max_iter"
+    iterations: list = field(default_factory=list)
+    kl_losses: list = field(default_factory=list)
+    label_changes: list = field(default_factory=list)
+
+
+class SelfTrainingPhase(Phase):
+    """DEC phase 2 on :func:`~._engine.run_phase`: SGD on ``KL(P || Q)``.
+
+    A period is the ``update_interval`` steps between two target updates;
+    each update (and one before the first step) recomputes ``P`` over the
+    whole data, records the KL divergence and the share of changed labels,
+    and stops the phase when that share is below ``tol``.
+    """
+
+    name = "self-training"
+    unit = "iteration"
+    # DEC's KL divergence may grow from near 0 as its target sharpens.
+    loss_growth = False
+
+    def __init__(self, autoencoder, centers, data, sampler, *, alpha, max_iter,
+                 update_interval, tol, learning_rate, momentum, train_encoder,
+                 reconstruction_weight, inference_batch_size, advice):
+        super().__init__(data, sampler, advice)
+        self.encoder = autoencoder.encoder
+        self.decoder = autoencoder.decoder
+        self.centers = centers
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.update_interval = update_interval
+        self.tol = tol
+        self.train_encoder = train_encoder
+        self.reconstruction_weight = reconstruction_weight
+        self.inference_batch_size = inference_batch_size
+        # Parameters that do not train get no gradients, not just no updates.
+        self.encoder.requires_grad_(train_encoder)
+        self.decoder.requires_grad_(reconstruction_weight > 0)
+        self.params = [centers]
+        if train_encoder:
+            self.params += list(self.encoder.parameters())
+        if reconstruction_weight > 0:
+            self.params += list(self.decoder.parameters())
+        self.optimizer = make_optimizer(
+            "sgd", self.params, learning_rate, momentum=momentum
+        )
+        self.result = SelfTrainingResult()
+        self.target = None
+
+    def parameters(self):
+        return self.params
+
+    def example_inputs(self):
+        return (
+            self._full_batch(self.data.sample_shape),
+            self._full_batch((self.centers.shape[0],)),
+        )
+
+    def batch_inputs(self, index):
+        return self.data.take(index), self.target.index_select(0, index)
+
+    def step(self, x, p):
+        z = self.encoder(x)
+        log_q = log_soft_assignment(z, self.centers, self.alpha)
+        loss = kl_divergence(p, log_q) / x.shape[0]
+        if self.reconstruction_weight > 0:
+            reconstruction = self.decoder(z)
+            loss = loss + self.reconstruction_weight * nn.functional.mse_loss(
+                reconstruction, x
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def periods(self):
+        return [
+            min(self.update_interval, self.max_iter - start)
+            for start in range(0, self.max_iter, self.update_interval)
+        ]
+
+    @torch.no_grad()
+    def _update_target(self):
+        """Recompute ``P`` and the labels over the whole data; a sync point."""
+        z = embed(self.encoder, self.data, self.inference_batch_size)
+        log_q = log_soft_assignment(z, self.centers, self.alpha)
+        self.target = target_distribution(log_q.exp())
+        labels = log_q.argmax(dim=1)
+        kl = kl_divergence(self.target, log_q) / self.data.n_samples
+        result = self.result
+        if result.labels is None:
+            kl, change = kl.item(), float("nan")
+        else:
+            changed = (labels != result.labels).float().mean()
+            kl, change = torch.stack([kl, changed]).tolist()
+        result.labels = labels
+        result.iterations.append(result.n_iter)
+        result.kl_losses.append(kl)
+        result.label_changes.append(change)
+        if change < self.tol:
+            result.stop_reason = "converged"
+        values = {"kl": f"{kl:.5f}", "changed": f"{change:.4%}"}
+        stop = change < self.tol or result.n_iter >= self.max_iter
+        self.encoder.train(self.train_encoder)
+        return PeriodEnd(result.n_iter, kl, values, stop)
+
+    def begin(self):
+        return self._update_target()
+
+    def end_period(self, period, mean_loss):
+        self.result.n_iter += self.periods()[period]
+        return self._update_target()
+
+    def finish(self):
+        self.encoder.eval()
+
+
+def self_train(autoencoder, centers, data, *, batch_size, generator, progress,
+               **options):
+    """Run DEC's self-training; return a :class:`SelfTrainingResult`.
+
+    Parameters
+    ----------
+    autoencoder : torch.nn.Module
+        With ``encoder`` (trained in place unless ``train_encoder`` is
+        False) and ``decoder`` (trained with ``reconstruction_weight > 0``).
+    centers : torch.nn.Parameter of shape (n_clusters, n_components)
+        Trained in place.
+    data : TrainingData
+    batch_size : int
+    generator : torch.Generator
+        CPU generator of the batch order.
+    progress : ProgressPrinter
+    **options
+        The keyword arguments of :class:`SelfTrainingPhase`: ``alpha``,
+        ``max_iter``, ``update_interval``, ``tol``, ``learning_rate``,
+        ``momentum``, ``train_encoder``, ``reconstruction_weight``,
+        ``inference_batch_size`` and ``advice``.
+
+    Returns
+    -------
+    SelfTrainingResult
+
+    Raises
+    ------
+    TrainingDivergedError
+        If the KL divergence or the trained parameters stop being finite,
+        or the parameters' norm grows more than ``GROWTH_FACTOR``-fold;
+        checked at every target update.
+    """
+    sampler = RowSampler(data.n_samples, batch_size, generator, data.device)
+    phase = SelfTrainingPhase(autoencoder, centers, data, sampler, **options)
+    with progress.track("self-training", phase.max_iter, "step") as track:
+        run_phase(phase, track)
+    return phase.result
