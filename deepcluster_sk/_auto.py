@@ -137,8 +137,8 @@ def auto_epochs(n_samples, batch_size, steps):
     return _clip(-(-steps // steps_per_epoch(n_samples, batch_size)), _EPOCH_RANGE)
 
 
-def autoencoder_settings(n_samples, n_features, *, hidden_dims, batch_size):
-    """Resolve the ``"auto"`` sizes of an autoencoder estimator.
+def network_settings(n_samples, n_features, *, hidden_dims, batch_size, size_rule):
+    """Resolve the ``"auto"`` network width and batch size of an estimator.
 
     Parameters
     ----------
@@ -148,6 +148,10 @@ def autoencoder_settings(n_samples, n_features, *, hidden_dims, batch_size):
         The estimator's parameter; None when the estimator trains a network
         of the user's, which the parameter does not size.
     batch_size : int or "auto"
+    size_rule : callable
+        ``size_rule(n_features)``: the hidden widths for ``"auto"``,
+        :func:`auto_hidden_dims` (autoencoders) or
+        :func:`auto_network_dims` (IMSAT, DAC).
 
     Returns
     -------
@@ -159,7 +163,7 @@ def autoencoder_settings(n_samples, n_features, *, hidden_dims, batch_size):
     settings = {"batch_size": batch_size}
     if hidden_dims is not None:
         if hidden_dims == "auto":
-            hidden_dims = auto_hidden_dims(n_features)
+            hidden_dims = size_rule(n_features)
         settings["hidden_dims"] = tuple(hidden_dims)
     return settings
 
@@ -280,31 +284,21 @@ def self_training_settings(settings, n_samples, *, update_interval, max_iter):
 _NETWORK_WIDTH_RANGE = (64, 1200)
 
 
-def network_settings(n_samples, n_features, *, hidden_dims, batch_size):
-    """Resolve ``hidden_dims`` and ``batch_size`` of IMSAT and DAC.
+def auto_network_dims(n_features):
+    """Hidden widths of IMSAT's and DAC's network for ``hidden_dims="auto"``.
 
     Parameters
     ----------
-    n_samples, n_features : int
-    hidden_dims : tuple of int, "auto" or None
-        The estimator's parameter; None when the estimator trains a network
-        of the user's.
-    batch_size : int or "auto"
+    n_features : int
 
     Returns
     -------
-    settings : dict
-        ``batch_size``, and ``hidden_dims`` unless it was None.
+    hidden_dims : tuple of int
+        ``(w, w)``, ``w`` twice the features, a power of two between 64 and
+        1200.
     """
-    if batch_size == "auto":
-        batch_size = auto_batch_size(n_samples)
-    settings = {"batch_size": batch_size}
-    if hidden_dims is not None:
-        if hidden_dims == "auto":
-            width = auto_width(n_features, _NETWORK_WIDTH_RANGE)
-            hidden_dims = (width, width)
-        settings["hidden_dims"] = tuple(hidden_dims)
-    return settings
+    width = auto_width(n_features, _NETWORK_WIDTH_RANGE)
+    return (width, width)
 
 
 #: IMSAT's perturbation radius factor: the paper's 0.25 on images, 1.0 on

@@ -56,7 +56,29 @@ def _mlp(dims):
     return layers
 
 
-class MLPAutoencoder(nn.Module):
+class _Autoencoder(nn.Module):
+    """An ``encoder`` and a ``decoder``; ``forward`` returns both outputs."""
+
+    def forward(self, x):
+        """Embed ``x`` and reconstruct it.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, *input_shape)
+            A batch of samples.
+
+        Returns
+        -------
+        z : torch.Tensor of shape (batch, n_components)
+            The embedding, ``encoder(x)``.
+        reconstruction : torch.Tensor of the shape of ``x``
+            ``decoder(z)``.
+        """
+        z = self.encoder(x)
+        return z, self.decoder(z)
+
+
+class MLPAutoencoder(_Autoencoder):
     """Fully connected autoencoder ``d-h1-...-hL-m`` with a mirrored decoder.
 
     DEC's network (Xie et al., 2016): ReLU after every layer but the
@@ -107,11 +129,6 @@ class MLPAutoencoder(nn.Module):
         self.decoder = nn.Sequential(*decoder)
         init_weights(self, generator)
 
-    def forward(self, x):
-        """Return the embedding and the reconstruction of ``x``."""
-        z = self.encoder(x)
-        return z, self.decoder(z)
-
 
 def _image_shape(input_shape):
     """``(channels, height, width)`` from a shape or a number of pixels.
@@ -135,7 +152,7 @@ def _image_shape(input_shape):
     )
 
 
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoder(_Autoencoder):
     """Convolutional autoencoder for images: strided convolutions, a dense embedding.
 
     The shape of DCEC's autoencoder (Guo et al., 2017): convolutions of
@@ -244,11 +261,6 @@ class ConvAutoencoder(nn.Module):
         self.decoder = nn.Sequential(*decoder)
         init_weights(self, generator)
 
-    def forward(self, x):
-        """Return the embedding and the reconstruction of ``x``."""
-        z = self.encoder(x)
-        return z, self.decoder(z)
-
 
 class ClusterMLP(nn.Module):
     """Fully connected network ``d-h1-...-hL-k`` returning cluster logits.
@@ -311,7 +323,18 @@ class ClusterMLP(nn.Module):
         init_weights(self, generator)
 
     def forward(self, x):
-        """Logits of ``p(y|x)``, shape ``(batch, n_clusters)``."""
+        """The logits of the cluster assignment of ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, *input_shape)
+            A batch of samples.
+
+        Returns
+        -------
+        logits : torch.Tensor of shape (batch, n_clusters)
+            Their softmax is ``p(y|x)``.
+        """
         h = self.flatten(x)
         for linear, norm in zip(self.hidden, self.norms):
             h = torch.relu(norm(linear(h)))

@@ -22,10 +22,14 @@ from sklearn.datasets import load_digits, load_iris, load_wine, load_breast_canc
 from sklearn.preprocessing import StandardScaler
 from sklearn.metrics import normalized_mutual_info_score as nmi
 from sklearn.cluster import KMeans
-from deepcluster_sk._nn import Autoencoder, reset_parameters
-from deepcluster_sk._train import pretrain_autoencoder, embed, self_train
-from deepcluster_sk._kmeans import kmeans_centers
-from deepcluster_sk._data import TrainingData
+from deepcluster_sk._estimators._autoencoder import kmeans_centers
+from deepcluster_sk._torch._data import TrainingData
+from deepcluster_sk._torch._init import weighted_layers, init_weights
+from deepcluster_sk._training._engine import run_phase
+from deepcluster_sk._training._pretraining import EndToEndPhase
+from deepcluster_sk._training._progress import ProgressPrinter
+from deepcluster_sk._training._sampler import RowSampler
+from deepcluster_sk._training._self_training import embed, self_train
 from deepcluster_sk.metrics import cluster_accuracy
 from deepcluster_sk.datasets import load_mnist
 
@@ -78,43 +82,54 @@ p.add_argument("--init", default="default")
 p.add_argument("--noise", type=float, default=0.0)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
-import deepcluster_sk._nn as _nnm
 ACTS={"relu":torch.nn.ReLU,"elu":torch.nn.ELU,"silu":torch.nn.SiLU,"lrelu":lambda: torch.nn.LeakyReLU(0.1),"gelu":torch.nn.GELU}
-_nnm.nn.ReLU = ACTS[a.act]
-if a.init != "default":
-    import math
-    def _reset(module, generator, std=None):
+
+
+def _stack(dims):
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:])):
+        layers.append(torch.nn.Linear(n_in, n_out))
+        if i < len(dims) - 2:
+            if a.bn:
+                layers.append(torch.nn.BatchNorm1d(n_out))
+            layers.append(ACTS[a.act]())
+    return torch.nn.Sequential(*layers)
+
+
+class VariantAutoencoder(torch.nn.Module):
+    """The package's MLP autoencoder with the activation, batch norm and init of the flags."""
+
+    def __init__(self, n_features, dims, n_components, generator):
+        super().__init__()
+        widths = [n_features, *dims, n_components]
+        self.encoder, self.decoder = _stack(widths), _stack(widths[::-1])
+        if a.init == "default":
+            init_weights(self, generator)
+            return
         with torch.no_grad():
-            for layer in _nnm.linear_layers(module):
+            for layer in weighted_layers(self):
                 fi, fo = layer.in_features, layer.out_features
-                if a.init == "glorot": bound = math.sqrt(6.0/(fi+fo))
-                elif a.init == "he": bound = math.sqrt(6.0/fi)
+                bound = math.sqrt(6.0/(fi+fo)) if a.init == "glorot" else math.sqrt(6.0/fi)
                 layer.weight.uniform_(-bound, bound, generator=generator); layer.bias.zero_()
-    reset_parameters = _reset
-if a.bn:
-    def _mlp(dims):
-        layers = []
-        for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:])):
-            layers.append(torch.nn.utils.skip_init(torch.nn.Linear, n_in, n_out))
-            if i < len(dims) - 2:
-                layers.append(torch.nn.BatchNorm1d(n_out)); layers.append(ACTS[a.act]())
-        return torch.nn.Sequential(*layers)
-    _nnm.mlp = _mlp
-if a.wd > 0 or a.beta2 != 0.999:
-    import deepcluster_sk._train as _tr
-    _orig_adam = _tr.make_adam
-    def _adam(params, lr, device=None):
-        return torch.optim.AdamW(list(params), lr=lr, weight_decay=a.wd, betas=(0.9, a.beta2))
-    _tr.make_adam = _adam
-if a.noise > 0:
-    import deepcluster_sk._train as _tr
-    def make_step(autoencoder, optimizer):
-        def step(x):
-            _, r = autoencoder(x + a.noise * torch.randn_like(x))
-            loss = torch.nn.functional.mse_loss(r, x)
-            optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step(); return loss.detach()
-        return step
-    _tr.make_autoencoder_step = make_step
+
+
+class VariantPretraining(EndToEndPhase):
+    """End-to-end pretraining with AdamW and denoising, as the flags ask."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if a.wd > 0 or a.beta2 != 0.999:
+            self.optimizer = torch.optim.AdamW(self.autoencoder.parameters(), lr=a.lr, weight_decay=a.wd, betas=(0.9, a.beta2))
+            self.lr_schedule.optimizer = self.optimizer
+
+    def step(self, x):
+        if a.noise == 0:
+            return super().step(x)
+        ae = self.autoencoder
+        loss = torch.nn.functional.mse_loss(ae.decoder(ae.encoder(x + a.noise * torch.randn_like(x))), x)
+        self.optimizer.zero_grad(set_to_none=True); loss.backward(); self.optimizer.step(); return loss.detach()
+
+
 X, y = dataset(a.data)
 k = len(np.unique(y))
 X = X.astype(np.float32)
@@ -126,8 +141,9 @@ for seed in a.seeds:
     spe = -(-len(X) // a.bs)
     n_epochs = a.epochs or max(1, round(a.steps / spe))
     t0 = time.perf_counter()
-    ae = Autoencoder(X.shape[1], dims, a.nc); reset_parameters(ae, gen)
-    losses = pretrain_autoencoder(ae, data, n_epochs=n_epochs, batch_size=a.bs, learning_rate=a.lr, generator=gen)
+    ae = VariantAutoencoder(X.shape[1], dims, a.nc, gen)
+    sampler = RowSampler(data.n_samples, a.bs, gen, data.device)
+    losses = run_phase(VariantPretraining(ae, data, sampler, n_epochs, a.lr, "lower --lr"))
     t1 = time.perf_counter()
     Z = embed(ae.encoder, data, 4096)
     centers, labels0 = kmeans_centers(Z, k, a.ninit, int(rng.randint(2**31 - 1)))
@@ -140,9 +156,10 @@ for seed in a.seeds:
                ae_loss=losses[-1], ae_acc=cluster_accuracy(y, labels0), ae_nmi=nmi(y, labels0), t_pre=t1-t0, t_km=t2-t1)
     if not a.nodec:
         c = torch.nn.Parameter(torch.from_numpy(centers))
-        res = self_train(ae.encoder, c, data, alpha=a.alpha, max_iter=a.maxiter, batch_size=a.decbs or a.bs,
-                         update_interval=a.ui, tol=a.tol, learning_rate=a.declr, momentum=a.mom, generator=gen,
-                         decoder=ae.decoder, reconstruction_weight=a.rw, inference_batch_size=4096)
+        res = self_train(ae, c, data, batch_size=a.decbs or a.bs, generator=gen, progress=ProgressPrinter(0, ""),
+                         alpha=a.alpha, max_iter=a.maxiter, update_interval=a.ui, tol=a.tol, learning_rate=a.declr,
+                         momentum=a.mom, train_encoder=True, reconstruction_weight=a.rw, inference_batch_size=4096,
+                         advice="lower --declr")
         t3 = time.perf_counter()
         lab = res.labels.numpy()
         row.update(dec_acc=cluster_accuracy(y, lab), dec_nmi=nmi(y, lab), dec_iter=res.n_iter, t_dec=t3-t2,

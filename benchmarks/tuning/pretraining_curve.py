@@ -10,10 +10,14 @@ import os
 import argparse, json, time, sys, numpy as np, torch
 sys.argv_backup = list(sys.argv)
 from sklearn.metrics import normalized_mutual_info_score as nmi
-from deepcluster_sk._nn import Autoencoder, reset_parameters
-from deepcluster_sk._train import pretrain_autoencoder, embed, self_train
-from deepcluster_sk._kmeans import kmeans_centers
-from deepcluster_sk._data import TrainingData
+from deepcluster_sk._estimators._autoencoder import kmeans_centers
+from deepcluster_sk._torch._data import TrainingData
+from deepcluster_sk._training._engine import run_phase
+from deepcluster_sk._training._pretraining import EndToEndPhase
+from deepcluster_sk._training._progress import ProgressPrinter
+from deepcluster_sk._training._sampler import RowSampler
+from deepcluster_sk._training._self_training import embed, self_train
+from deepcluster_sk.nn import MLPAutoencoder
 from deepcluster_sk.metrics import cluster_accuracy
 from deepcluster_sk.datasets import load_mnist
 p = argparse.ArgumentParser()
@@ -44,7 +48,7 @@ rng = np.random.RandomState(a.seed)
 gen = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
 data = TrainingData(X, torch.device("cpu"))
 dims = tuple(int(d) for d in a.dims.split(","))
-ae = Autoencoder(X.shape[1], dims, 10); reset_parameters(ae, gen)
+ae = MLPAutoencoder(X.shape[1], dims, 10, generator=gen)
 t0 = time.perf_counter()
 def out(**kw):
     kw.update(tag=a.tag, n=a.n, dims=dims, bs=a.bs, lr=a.lr, epochs=a.epochs, seed=a.seed, t=time.perf_counter()-t0)
@@ -52,25 +56,19 @@ def out(**kw):
 if a.load:
     ae.load_state_dict(torch.load(a.load)); tpre = 0
 else:
-    from deepcluster_sk import _train
-    sched_total = a.epochs
-    # one cosine over all epochs; evaluate at checkpoints by running pretrain in chunks with a shared schedule
-    opt = _train.make_adam(ae.parameters(), a.lr)
-    spe = -(-len(X) // a.bs)
-    sched = _train.CosineSchedule(opt, a.epochs * spe, 0.05)
-    step = _train.make_autoencoder_step(ae, opt)
-    ae.train()
-    tpre_total = 0.0
-    for ep in range(a.epochs):
-        ts = time.perf_counter()
-        tot = torch.zeros(())
-        for idx in _train.shuffled_index_batches(len(X), a.bs, gen, torch.device("cpu")):
-            tot += step(data.take(idx)) * idx.numel(); sched.step()
-        tpre_total += time.perf_counter() - ts
-        if (ep + 1) % max(1, a.epochs // a.checks) == 0 or ep + 1 == a.epochs:
-            Z = embed(ae.encoder, data, 4096); ae.train()
-            c, lab = kmeans_centers(Z, 10, 5, 0)
-            out(stage="ckpt", epoch=ep + 1, loss=tot.item() / len(X), ae_acc=cluster_accuracy(y, lab), ae_nmi=nmi(y, lab), t_pre=tpre_total)
+    class CheckedPretraining(EndToEndPhase):
+        """One cosine schedule over all epochs; k-means on the embedding at checkpoints."""
+
+        def end_period(self, period, mean_loss):
+            epoch = period + 1
+            if epoch % max(1, a.epochs // a.checks) == 0 or epoch == a.epochs:
+                Z = embed(ae.encoder, data, 4096); ae.train()
+                c, lab = kmeans_centers(Z, 10, 5, 0)
+                out(stage="ckpt", epoch=epoch, loss=mean_loss, ae_acc=cluster_accuracy(y, lab), ae_nmi=nmi(y, lab))
+            return super().end_period(period, mean_loss)
+
+    sampler = RowSampler(len(X), a.bs, gen, torch.device("cpu"))
+    run_phase(CheckedPretraining(ae, data, sampler, a.epochs, a.lr, "lower --lr"))
     ae.eval()
     if a.save: torch.save(ae.state_dict(), a.save)
 t1 = time.perf_counter()
@@ -78,9 +76,9 @@ Z = embed(ae.encoder, data, 4096)
 centers, lab0 = kmeans_centers(Z, 10, a.ninit, int(rng.randint(2**31 - 1)))
 t2 = time.perf_counter()
 c = torch.nn.Parameter(torch.from_numpy(centers))
-res = self_train(ae.encoder, c, data, alpha=1.0, max_iter=a.maxiter, batch_size=a.bs, update_interval=a.ui, tol=a.tol,
-                 learning_rate=a.declr, momentum=0.9, generator=gen, decoder=ae.decoder, reconstruction_weight=a.rw, inference_batch_size=4096,
-                 on_update=lambda it, mx, kl, ch: out(stage="dec", it=it, kl=kl, change=ch, acc=cluster_accuracy(y, torch.stack([]) if False else None) if False else None))
+res = self_train(ae, c, data, batch_size=a.bs, generator=gen, progress=ProgressPrinter(0, ""), alpha=1.0,
+                 max_iter=a.maxiter, update_interval=a.ui, tol=a.tol, learning_rate=a.declr, momentum=0.9,
+                 train_encoder=True, reconstruction_weight=a.rw, inference_batch_size=4096, advice="lower --declr")
 t3 = time.perf_counter()
 lab = res.labels.numpy()
 out(stage="final", ae_acc=cluster_accuracy(y, lab0), ae_nmi=nmi(y, lab0), dec_acc=cluster_accuracy(y, lab), dec_nmi=nmi(y, lab), dec_iter=res.n_iter,

@@ -1,8 +1,8 @@
 """Seconds per autoencoder training step on one and on two torch threads.
 
-A check of ``SINGLE_THREAD_MAX_WORK`` in ``deepcluster_sk/_threads.py``:
+A check of ``SINGLE_THREAD_MAX_WORK`` in ``deepcluster_sk/_training/_threads.py``:
 for a few networks and batch sizes, the forward multiply-adds of one
-mini-batch and the median time of an Adam step (``make_autoencoder_step``,
+mini-batch and the median time of an Adam step (``EndToEndPhase.step``,
 the step pretraining runs) with 1 and 2 threads; then whole
 ``AutoencoderKMeans`` fits on digits with the rule as it is (one thread for
 this network) and with the rule switched off (torch's two threads).
@@ -20,11 +20,13 @@ import torch
 
 from sklearn.datasets import load_digits
 
-import deepcluster_sk._threads as threads_rule
+import deepcluster_sk._training._threads as threads_rule
 from deepcluster_sk import AutoencoderKMeans
-from deepcluster_sk._auto import forward_work
-from deepcluster_sk._nn import Autoencoder
-from deepcluster_sk._train import make_adam, make_autoencoder_step
+from deepcluster_sk._torch._data import TrainingData
+from deepcluster_sk._torch._work import WorkCounter
+from deepcluster_sk._training._pretraining import EndToEndPhase
+from deepcluster_sk._training._sampler import RowSampler
+from deepcluster_sk.nn import MLPAutoencoder
 
 #: (label, n_features, hidden_dims, batch_size): the digits network of the
 #: "auto" rule at its batch and at the paper's, and a network with four
@@ -43,9 +45,11 @@ def seconds_per_step(n_features, hidden_dims, batch_size, threads):
     """Median over ``REPEATS`` runs of ``STEPS`` steps, in seconds per step."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    autoencoder = Autoencoder(n_features, hidden_dims, N_COMPONENTS)
-    step = make_autoencoder_step(autoencoder, make_adam(autoencoder.parameters(), 1e-3))
+    autoencoder = MLPAutoencoder(n_features, hidden_dims, N_COMPONENTS)
     x = torch.rand(batch_size, n_features)
+    data = TrainingData(x.numpy(), torch.device("cpu"))
+    sampler = RowSampler(batch_size, batch_size, torch.Generator(), data.device)
+    step = EndToEndPhase(autoencoder, data, sampler, 1, 1e-3, "").step
     for _ in range(WARMUP):
         step(x)
     runs = []
@@ -74,8 +78,11 @@ def digits_fit_seconds(single_thread_max_work):
 def main():
     rows = []
     for label, d, dims, batch in CASES:
-        # Encoder and mirrored decoder, as the estimators count it.
-        work = 2 * batch * forward_work([d, *dims, N_COMPONENTS])
+        # Encoder and mirrored decoder, measured as the estimators measure it.
+        autoencoder = MLPAutoencoder(d, dims, N_COMPONENTS)
+        with WorkCounter(autoencoder) as counter, torch.no_grad():
+            autoencoder(torch.zeros(batch, d))
+        work = counter.multiply_adds
         one, two = (seconds_per_step(d, dims, batch, t) for t in (1, 2))
         rows.append((label, work, one, two))
         print(f"{label}: {work / 1e6:.1f} M multiply-adds, "

@@ -21,15 +21,15 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         Number of clusters.
     batch_size : int or "auto", default="auto"
         Mini-batch size; ``"auto"`` as in :class:`DECClusterer`.
+    hidden_dims : tuple of int or "auto", default="auto"
+        Widths of the encoder's hidden layers; the decoder mirrors them.
+        ``"auto"`` as in :class:`DECClusterer`.
     autoencoder : None, torch.nn.Module subclass or instance, default=None
         The network: ``None`` builds
         :class:`~deepcluster_sk.nn.MLPAutoencoder`; a class (such as
         :class:`~deepcluster_sk.nn.ConvAutoencoder`) is built with the
         ``autoencoder__<name>`` parameters; an instance is deep-copied. As
         in :class:`DECClusterer`.
-    hidden_dims : tuple of int or "auto", default="auto"
-        Widths of the encoder's hidden layers; the decoder mirrors them.
-        ``"auto"`` as in :class:`DECClusterer`.
     n_components : int, default=10
         Dimension of the embedding.
     pretrain : {"end_to_end", "layerwise"}, default="end_to_end"

@@ -8,6 +8,7 @@ centres by k-means and hands over to ``_cluster``, the one hook a subclass
 writes. ``transform`` returns the embedding.
 """
 
+import math
 import warnings
 from numbers import Integral, Real
 
@@ -17,13 +18,13 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from .._auto import autoencoder_settings, pretraining_settings
+from .._auto import auto_hidden_dims, pretraining_settings
 from .._diagnostics import check_finite_embedding, lower
 from .._torch._kmeans import torch_kmeans
 from .._training._pretraining import EndToEndPretraining, LayerwisePretraining
 from .._training._self_training import embed
 from ..nn import MLPAutoencoder
-from ._base import BaseDeepClusterer, check_hidden_dims, draw_seed
+from ._base import BaseDeepClusterer, draw_seed
 from ._memory import cache_key, pretrain_cache
 from ._modules import (
     build_module,
@@ -95,7 +96,6 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     """
 
     autoencoder = Param(None, None, type, torch.nn.Module)
-    hidden_dims = Param("auto", tuple, list, StrOptions({"auto"}))
     n_components = Param(10, Interval(Integral, 1, None, closed="left"))
     pretrain = Param("end_to_end", StrOptions({"end_to_end", "layerwise"}))
     pretrain_epochs = Param(
@@ -109,6 +109,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     memory = Param(None, None, str, HasMethods(["cache"]), trailing=True)
 
     _routed_prefix = "autoencoder"
+    _size_rule = staticmethod(auto_hidden_dims)
 
     #: The parameters that change the pretrained autoencoder, besides
     #: ``random_state`` and the ``autoencoder__*`` parameters: ``memory``
@@ -135,18 +136,6 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
     # -- the hooks of fit ----------------------------------------------------
 
-    def _check_params(self):
-        super()._check_params()
-        check_hidden_dims(self.hidden_dims)
-
-    def _settings(self, n_samples, n_features):
-        return autoencoder_settings(
-            n_samples,
-            n_features,
-            hidden_dims=self.hidden_dims if self.autoencoder is None else None,
-            batch_size=self.batch_size,
-        )
-
     def _network_generator(self, fit):
         # Its own seed, so that the cache can key the pretrained network on it.
         seed = draw_seed(fit.rng)
@@ -158,7 +147,11 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             self,
             "autoencoder",
             (MLPAutoencoder, {"hidden_dims": settings.get("hidden_dims")}),
-            {"input_shape": sample_shape, "n_components": self.n_components},
+            {
+                "input_shape": sample_shape,
+                "n_features": math.prod(sample_shape),
+                "n_components": self.n_components,
+            },
             generator,
             seeded_weights=not pretraining.draws_initial_weights,
         )

@@ -39,6 +39,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._auto import network_settings
 from .._diagnostics import check_float32_range, warn_if_collapsed
 from .._torch._data import TrainingData, iter_row_batches
 from .._torch._device import inference_device, resolve_device
@@ -141,6 +142,7 @@ class BaseDeepClusterer(
     batch_size = Param(
         "auto", Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})
     )
+    hidden_dims = Param("auto", tuple, list, StrOptions({"auto"}))
     device = Param("auto", str, torch.device, trailing=True)
     random_state = Param(None, "random_state", trailing=True)
     verbose = Param(0, "verbose", trailing=True)
@@ -152,6 +154,10 @@ class BaseDeepClusterer(
     #: Forward passes through the network per training step, for the thread
     #: rule's estimate of a step's work (VAT: three).
     _passes_per_step = 1
+
+    #: ``size_rule(n_features)``: the default network's widths for
+    #: ``hidden_dims="auto"`` (a rule of ``_auto.py``).
+    _size_rule = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -281,20 +287,27 @@ class BaseDeepClusterer(
     def _check_params(self):
         """Checks beyond ``_parameter_constraints``; raise ``ValueError``."""
         check_routed_params(self, self._routed_prefix)
-        if self._routed_prefix is not None:
-            check_module_parameter(self, self._routed_prefix)
+        check_module_parameter(self, self._routed_prefix)
+        check_hidden_dims(self.hidden_dims)
 
     def _check_data(self, data):
         """Checks of the validated training data; raise ``ValueError``."""
 
-    @abstractmethod
     def _settings(self, n_samples, n_features):
         """The ``"auto"`` parameters that the data's shape decides, resolved.
 
-        Returns a dict from parameter name to the value used, with
-        ``batch_size`` among them; an explicit parameter value is used as
-        given.
+        Returns a dict from parameter name to the value used: ``batch_size``,
+        and ``hidden_dims`` when the default network is built; an explicit
+        parameter value is used as given. Subclasses add their own.
         """
+        default_network = getattr(self, self._routed_prefix) is None
+        return network_settings(
+            n_samples,
+            n_features,
+            hidden_dims=self.hidden_dims if default_network else None,
+            batch_size=self.batch_size,
+            size_rule=self._size_rule,
+        )
 
     @abstractmethod
     def _network_generator(self, fit):

@@ -173,6 +173,11 @@ class DACClusterer(BaseDiscriminativeClusterer):
     batch_size : int, default=128
         Mini-batch size (128 in the paper), capped at ``n_samples``; all
         ``batch_size * (batch_size - 1)`` pairs of a batch are candidates.
+    hidden_dims : tuple of int, default=(256, 256)
+        Widths of the hidden layers; each is Linear, batch normalisation and
+        ReLU. The paper uses convolutional networks on images; on
+        scikit-learn's digits, this fully connected network did better
+        than wider ones (500 or 1200 units per layer).
     network : None, torch.nn.Module subclass or instance, default=None
         The network, mapping a batch to ``(batch, n_clusters)`` logits, as in
         :class:`IMSATClusterer`. ``None`` builds
@@ -180,11 +185,6 @@ class DACClusterer(BaseDiscriminativeClusterer):
         normalisation of its logits and ``output_relu``; the paper trains a
         convolutional network on images, whose logits a network of your own
         should also normalise over the batch (see ``output_relu``).
-    hidden_dims : tuple of int, default=(256, 256)
-        Widths of the hidden layers; each is Linear, batch normalisation and
-        ReLU. The paper uses convolutional networks on images; on
-        scikit-learn's digits, this fully connected network did better
-        than wider ones (500 or 1200 units per layer).
     learning_rate : float, default=0.001
         Learning rate of RMSProp, the paper's optimizer and learning rate
         (on digits it beat Adam: mean ACC 0.75 against 0.72 over 5 seeds).

@@ -39,6 +39,13 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         ``n_samples / 28``, a power of two between 16 and 64, so that small
         data sets still get many updates per epoch (the paper's 256 trains
         worse for the same compute on a CPU).
+    hidden_dims : tuple of int or "auto", default="auto"
+        Widths of the encoder's hidden layers of the default network; the
+        decoder mirrors them.
+        ``"auto"`` sizes the network from the number of features ``d``:
+        ``(w, w, 2 w)`` with ``w`` about ``2 d``, a power of two between 64
+        and 256, and the paper's ``(500, 500, 2000)`` from 250 features on
+        (images such as MNIST).
     autoencoder : None, torch.nn.Module subclass or instance, default=None
         The network. ``None`` builds :class:`~deepcluster_sk.nn.MLPAutoencoder`
         with ``hidden_dims`` and ``n_components``. A class is built at every
@@ -51,13 +58,6 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         Either must have ``encoder`` and ``decoder`` submodules (see
         :mod:`deepcluster_sk.nn` and the user guide's "Bring your own
         network").
-    hidden_dims : tuple of int or "auto", default="auto"
-        Widths of the encoder's hidden layers of the default network; the
-        decoder mirrors them.
-        ``"auto"`` sizes the network from the number of features ``d``:
-        ``(w, w, 2 w)`` with ``w`` about ``2 d``, a power of two between 64
-        and 256, and the paper's ``(500, 500, 2000)`` from 250 features on
-        (images such as MNIST).
     n_components : int, default=10
         Dimension of the embedding.
     pretrain : {"end_to_end", "layerwise"}, default="end_to_end"

@@ -11,18 +11,19 @@ network. A subclass writes its loss as a :class:`NetworkPhase` and the
 hooks ``_phase`` and ``_history``.
 """
 
+import math
 from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 
-from .._auto import network_settings
+from .._auto import auto_network_dims
 from .._diagnostics import lower
 from .._torch._information import conditional_entropy, marginal_entropy
 from .._training._engine import Phase, run_phase
 from ..nn import ClusterMLP
-from ._base import BaseDeepClusterer, SoftAssignmentMixin, check_hidden_dims
+from ._base import BaseDeepClusterer, SoftAssignmentMixin
 from ._modules import build_module, check_network
 from ._parameters import Param
 
@@ -85,19 +86,15 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
     """
 
     network = Param(None, None, type, torch.nn.Module)
-    hidden_dims = Param("auto", tuple, list, StrOptions({"auto"}))
     learning_rate = Param(1e-3, Interval(Real, 0, None, closed="neither"))
 
     _routed_prefix = "network"
+    _size_rule = staticmethod(auto_network_dims)
 
     #: What the phase's progress counts.
     _period_unit = "epoch"
 
     # -- the hooks of fit ----------------------------------------------------
-
-    def _check_params(self):
-        super()._check_params()
-        check_hidden_dims(self.hidden_dims)
 
     def _check_data(self, data):
         if data.n_samples < 2:
@@ -105,14 +102,6 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
                 f"n_samples={data.n_samples} is too few: batch normalisation "
                 "needs at least 2 samples."
             )
-
-    def _settings(self, n_samples, n_features):
-        return network_settings(
-            n_samples,
-            n_features,
-            hidden_dims=self.hidden_dims if self.network is None else None,
-            batch_size=self.batch_size,
-        )
 
     def _network_generator(self, fit):
         return fit.generator, fit.generator.initial_seed()
@@ -130,7 +119,11 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
             self,
             "network",
             default,
-            {"input_shape": sample_shape, "n_clusters": self.n_clusters},
+            {
+                "input_shape": sample_shape,
+                "n_features": math.prod(sample_shape),
+                "n_clusters": self.n_clusters,
+            },
             generator,
         )
 

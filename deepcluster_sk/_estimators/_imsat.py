@@ -171,6 +171,11 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
         Mini-batch size (250 in the paper); capped at ``n_samples``.
         ``p(y)`` is estimated on each batch, so it should hold many samples
         per cluster.
+    hidden_dims : tuple of int or "auto", default="auto"
+        Widths of the hidden layers of the default network; each is Linear, batch normalisation and
+        ReLU. ``"auto"`` is ``(w, w)`` with ``w`` twice the number of
+        features, a power of two between 64 and 1200: the paper's
+        ``d-1200-1200-k`` network on MNIST, ``(128, 128)`` on digits.
     network : None, torch.nn.Module subclass or instance, default=None
         The network, mapping a batch to ``(batch, n_clusters)`` logits.
         ``None`` builds :class:`~deepcluster_sk.nn.ClusterMLP` with
@@ -181,11 +186,6 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
         every fit and trained from its own weights. The perturbed forward
         passes of VAT and RPT leave the running statistics of its
         normalisation layers alone.
-    hidden_dims : tuple of int or "auto", default="auto"
-        Widths of the hidden layers of the default network; each is Linear, batch normalisation and
-        ReLU. ``"auto"`` is ``(w, w)`` with ``w`` twice the number of
-        features, a power of two between 64 and 1200: the paper's
-        ``d-1200-1200-k`` network on MNIST, ``(128, 128)`` on digits.
     learning_rate : float, default=0.002
         Learning rate of Adam (2e-3 in the authors' implementation).
     augmentation : {"vat", "rpt"} or None, default="vat"

@@ -50,8 +50,9 @@ def build_module(estimator, name, default, supplied, generator, seeded_weights=T
         The class built for ``None``, with its keyword arguments.
     supplied : dict
         What the estimator knows of the module it needs (``input_shape``,
-        ``n_components`` or ``n_clusters``); passed to a class whose
-        constructor accepts them, under the user's ``name__*`` parameters.
+        ``n_features``, and ``n_components`` or ``n_clusters``); each is
+        passed to a class whose constructor accepts it, and the user's
+        ``name__*`` parameters win over it.
     generator : torch.Generator
         CPU generator seeded from ``random_state``: passed as ``generator``
         to a constructor that accepts one; the global RNG is forked and

@@ -8,7 +8,6 @@ user's convolutional network is measured as exactly as the package's MLP.
 
 import math
 
-import torch
 from torch import nn
 
 _CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
