@@ -76,22 +76,29 @@ def fit(estimator, X, y):
     }
 
 
-def conv_epoch_seconds(X, seed):
+def conv_epoch_seconds(X, seed, short=1, long=None):
     """Wall time of one pretraining epoch of the ConvAutoencoder on ``X``.
 
-    Two fits of one and three epochs; their difference halved is an epoch
-    without the fixed costs (building, k-means).
+    After a warm-up fit (the first fit of a process pays one-time costs),
+    fits of ``short`` and ``long`` epochs; their difference over
+    ``long - short`` is an epoch without the fixed costs (building,
+    k-means). On data of a few thousand rows an epoch takes a fraction of
+    a second, so ``long`` is larger there.
     """
-    times = []
-    for epochs in (1, 3):
+    def seconds(epochs):
         model = AutoencoderKMeans(
             10, autoencoder=ConvAutoencoder, pretrain_epochs=epochs, n_init=1,
             random_state=seed,
         )
         start = time.perf_counter()
         model.fit(X)
-        times.append(time.perf_counter() - start)
-    return max((times[1] - times[0]) / 2, 1e-3)
+        return time.perf_counter() - start
+
+    if long is None:
+        long = 4 if len(X) > 5000 else 12
+    seconds(short)
+    first, last = seconds(short), seconds(long)
+    return (last - first) / (long - short) if last > first else last / long
 
 
 def main(argv=None):

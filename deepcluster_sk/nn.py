@@ -1,9 +1,11 @@
 """Networks for the estimators, and the contract a network of your own meets.
 
 The estimators build one of these by default; pass another class or an
-instance as their ``autoencoder`` parameter (:class:`DECClusterer`,
-:class:`AutoencoderKMeans`) or ``network`` parameter (:class:`IMSATClusterer`,
-:class:`DACClusterer`) to train your own.
+instance as their ``autoencoder`` parameter
+(:class:`~deepcluster_sk.DECClusterer`,
+:class:`~deepcluster_sk.AutoencoderKMeans`) or ``network`` parameter
+(:class:`~deepcluster_sk.IMSATClusterer`, :class:`~deepcluster_sk.DACClusterer`)
+to train your own.
 
 - :class:`MLPAutoencoder`, the fully connected autoencoder of DEC, the
   default of the autoencoder estimators;

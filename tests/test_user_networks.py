@@ -370,7 +370,7 @@ def _builds_a_dict(input_shape, n_clusters):
 
 BROKEN = [
     ("DECClusterer", {"autoencoder": NoDecoder}, ValueError,
-     r"^autoencoder=NoDecoder has no decoder: an autoencoder needs"),
+     r"^autoencoder=NoDecoder has no decoder submodule: an autoencoder needs"),
     ("AutoencoderKMeans", {"autoencoder": FlatEncoder}, ValueError,
      r"^autoencoder=FlatEncoder: its encoder, on a batch of shape \(2, 6\), returned "
      r"\(6,\); expected a floating-point tensor of shape \(2, 3\)\.$"),

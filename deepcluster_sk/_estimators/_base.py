@@ -22,6 +22,7 @@ warning. DEVELOPERS.md gives the recipe of a new estimator.
 """
 
 import copy
+import math
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -225,18 +226,10 @@ class BaseDeepClusterer(
             generator=torch.Generator().manual_seed(draw_seed(rng)),
             progress=self._progress(),
         )
-        fit.settings = self._settings(data.n_samples, data.n_features)
         fit.network_generator, fit.network_seed = self._network_generator(fit)
-        fit.network = self._build_network(
-            data.sample_shape, fit.settings, fit.network_generator
-        ).to(device)
-        fit.work_per_sample = self._check_network(
-            fit.network, data.first_rows(PROBE_ROWS)
-        )
-        fit.settings.update(
-            self._budget_settings(
-                data.n_samples, data.n_features, fit.settings, fit.work_per_sample
-            )
+        fit.settings, fit.network, fit.work_per_sample = self._plan(
+            data.n_samples, data.sample_shape, fit.network_generator,
+            data.first_rows(PROBE_ROWS),
         )
         fit.progress.message(
             f"settings for {data.n_samples} samples x {data.n_features} features: "
@@ -252,18 +245,36 @@ class BaseDeepClusterer(
         self._sample_shape_ = data.sample_shape
         warn_if_collapsed(self.labels_, self.n_clusters, self._collapse_advice())
 
+    def _plan(self, n_samples, sample_shape, generator, example):
+        """Resolve the settings and build the network for data of this shape.
+
+        ``_settings``, then ``_build_network`` (the module moved to the
+        device of ``example``), ``_check_network`` on the rows ``example``,
+        and ``_budget_settings`` with the work it measured.
+
+        Returns
+        -------
+        settings : dict
+        network : torch.nn.Module
+        work_per_sample : float
+        """
+        n_features = math.prod(sample_shape)
+        settings = self._settings(n_samples, n_features)
+        network = self._build_network(sample_shape, settings, generator)
+        network = network.to(example.device)
+        work = self._check_network(network, example)
+        settings.update(self._budget_settings(n_samples, n_features, settings, work))
+        return settings, network, work
+
     def _planned_settings(self, n_samples, n_features):
         """The settings a fit on rows of this shape resolves, without data.
 
         The network is built on the CPU and measured on rows of zeros; the
         documentation's table of the ``"auto"`` defaults comes from here.
         """
-        settings = self._settings(n_samples, n_features)
         generator = torch.Generator().manual_seed(0)
-        network = self._build_network((n_features,), settings, generator)
-        work = self._check_network(network, torch.zeros(PROBE_ROWS, n_features))
-        settings.update(self._budget_settings(n_samples, n_features, settings, work))
-        return settings
+        example = torch.zeros(PROBE_ROWS, n_features)
+        return self._plan(n_samples, (n_features,), generator, example)[0]
 
     def _validate_float32(self, X, reset):
         """``validate_data``, then reject values float32 cannot hold, then cast.
@@ -352,11 +363,12 @@ class BaseDeepClusterer(
     def _validate_predict_data(self, X):
         check_is_fitted(self)
         X = self._validate_float32(X, reset=False)
-        if tuple(X.shape[1:]) != tuple(self._sample_shape_):
+        fitted_shape = getattr(self, "_sample_shape_", X.shape[1:])
+        if tuple(X.shape[1:]) != tuple(fitted_shape):
             raise ValueError(
                 f"X has samples of shape {tuple(X.shape[1:])}, but "
                 f"{type(self).__name__} was fitted on samples of shape "
-                f"{tuple(self._sample_shape_)}."
+                f"{tuple(fitted_shape)}."
             )
         return X
 

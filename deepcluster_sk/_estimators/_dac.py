@@ -13,8 +13,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._auto import dac_stage_settings
 from .._torch._information import LOG_EPS
 from .._training._engine import PeriodEnd
-from .._training._optim import make_optimizer
-from .._training._sampler import RowSampler
 from ._discriminative import BaseDiscriminativeClusterer, NetworkPhase
 from ._parameters import Default, Param
 
@@ -297,7 +295,7 @@ class DACClusterer(BaseDiscriminativeClusterer):
     )
     output_relu = Param(False, "boolean")
 
-    _period_unit = "stage"
+    _optimizer = "rmsprop"
 
     def _network_options(self):
         return {"output_batch_norm": True, "output_relu": self.output_relu}
@@ -319,25 +317,17 @@ class DACClusterer(BaseDiscriminativeClusterer):
             ),
         }
 
-    def _phase(self, fit):
-        data, settings = fit.data, fit.settings
-        optimizer = make_optimizer(
-            "rmsprop", fit.network.parameters(), self.learning_rate, data.device
-        )
-        sampler = RowSampler(
-            data.n_samples, settings["batch_size"], fit.generator, data.device,
-            drop_last=True,
-        )
+    def _phase(self, fit, sampler, optimizer):
         schedule = threshold_schedule(
             self.upper_threshold, self.lower_threshold, self.threshold_rate
         )
         return DACPhase(
             fit.network,
-            data,
+            fit.data,
             sampler,
             optimizer,
             len(schedule),
-            settings["steps_per_stage"],
+            fit.settings["steps_per_stage"],
             self._divergence_advice(),
             schedule=schedule,
         )

@@ -127,10 +127,12 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     memory : str, joblib.Memory or None, default=None
         Where to cache the pretrained autoencoder: a directory, or a
         :class:`joblib.Memory` whose location is used. ``None`` caches
-        nothing. A later fit on the same data with the same ``hidden_dims``,
-        ``n_components``, ``pretrain``, ``pretrain_epochs``,
-        ``pretrain_learning_rate``, ``pretrain_iterations``, ``batch_size``
-        and ``random_state``, the same device type, number of torch threads
+        nothing. A later fit on the same data with the same ``autoencoder``
+        (the class and its ``autoencoder__*`` parameters, or an instance's
+        architecture and weights), ``hidden_dims``, ``n_components``,
+        ``pretrain``, ``pretrain_epochs``, ``pretrain_learning_rate``,
+        ``pretrain_iterations``, ``batch_size`` and ``random_state``, the
+        same device type, number of torch threads
         and package versions loads the network instead of training it, and
         fits exactly the model it would have fitted without the cache. The
         other parameters (``n_clusters``, ``alpha``, ``max_iter``, ...) do

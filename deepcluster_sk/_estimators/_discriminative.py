@@ -22,6 +22,8 @@ from .._auto import auto_network_dims
 from .._diagnostics import lower
 from .._torch._information import conditional_entropy, marginal_entropy
 from .._training._engine import Phase, run_phase
+from .._training._optim import make_optimizer
+from .._training._sampler import RowSampler
 from ..nn import ClusterMLP
 from ._base import BaseDeepClusterer, SoftAssignmentMixin
 from ._modules import build_module, check_network
@@ -78,11 +80,12 @@ class NetworkPhase(Phase):
 class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
     """Base of the estimators whose network outputs ``p(y|x)`` directly.
 
-    A subclass implements ``_phase(fit)``, returning the
+    A subclass implements ``_phase(fit, sampler, optimizer)``, returning the
     :class:`NetworkPhase` that trains ``fit.network``, and ``_history(phase,
     losses)``, which sets ``n_iter_``, ``history_`` and its own fitted
-    attributes; ``_network_options`` gives the default network's keyword
-    arguments beyond its sizes.
+    attributes; it names its ``_optimizer`` (with ``_optimizer_options``)
+    and ``_network_options`` gives the default network's keyword arguments
+    beyond its sizes.
     """
 
     network = Param(None, None, type, torch.nn.Module)
@@ -91,8 +94,8 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
     _routed_prefix = "network"
     _size_rule = staticmethod(auto_network_dims)
 
-    #: What the phase's progress counts.
-    _period_unit = "epoch"
+    #: The optimizer (see ``_training/_optim.make_optimizer``).
+    _optimizer = "adam"
 
     # -- the hooks of fit ----------------------------------------------------
 
@@ -131,8 +134,20 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
         return check_network(network, x, self.n_clusters)
 
     def _train(self, fit):
-        phase = self._phase(fit)
-        with fit.progress.track("training", phase.n_periods, self._period_unit) as track:
+        data = fit.data
+        sampler = RowSampler(
+            data.n_samples, fit.settings["batch_size"], fit.generator, data.device,
+            drop_last=True,
+        )
+        optimizer = make_optimizer(
+            self._optimizer,
+            fit.network.parameters(),
+            self.learning_rate,
+            data.device,
+            **self._optimizer_options(),
+        )
+        phase = self._phase(fit, sampler, optimizer)
+        with fit.progress.track("training", phase.n_periods, phase.unit) as track:
             losses = run_phase(phase, track)
         network = fit.network
         labels = self._training_labels(network, fit.data)
@@ -141,8 +156,17 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
         self.labels_ = labels
         self._history(phase, losses)
 
-    def _phase(self, fit):
-        """The :class:`NetworkPhase` that trains ``fit.network``."""
+    def _optimizer_options(self):
+        """Keyword arguments of the optimizer beyond its learning rate."""
+        return {}
+
+    def _phase(self, fit, sampler, optimizer):
+        """The :class:`NetworkPhase` that trains ``fit.network``.
+
+        ``sampler`` gives mini-batches of ``batch_size_`` rows exactly;
+        ``optimizer`` (``_optimizer``, at ``learning_rate``) trains the
+        network's parameters.
+        """
         raise NotImplementedError
 
     def _history(self, phase, losses):

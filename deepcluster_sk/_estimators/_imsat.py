@@ -18,8 +18,6 @@ from .._torch._information import (
     marginal_entropy,
 )
 from .._training._engine import PeriodEnd
-from .._training._optim import make_optimizer
-from .._training._sampler import RowSampler
 from ._discriminative import BaseDiscriminativeClusterer, NetworkPhase
 from ._parameters import Default, Param
 
@@ -349,28 +347,19 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
             return settings["eps_scale"] * distances
         return torch.full((data.n_samples,), float(self.eps), device=data.device)
 
-    def _phase(self, fit):
-        data, settings = fit.data, fit.settings
-        optimizer = make_optimizer(
-            "adam",
-            fit.network.parameters(),
-            self.learning_rate,
-            data.device,
-            weight_decay=self.weight_decay,
-        )
-        sampler = RowSampler(
-            data.n_samples, settings["batch_size"], fit.generator, data.device,
-            drop_last=True,
-        )
+    def _optimizer_options(self):
+        return {"weight_decay": self.weight_decay}
+
+    def _phase(self, fit, sampler, optimizer):
         return IMSATPhase(
             fit.network,
-            data,
+            fit.data,
             sampler,
             optimizer,
-            settings["n_epochs"],
+            fit.settings["n_epochs"],
             sampler.steps_per_epoch,
             self._divergence_advice(),
-            radii=self._radii(data, settings),
+            radii=self._radii(fit.data, fit.settings),
             generator=fit.generator,
             augmentation=self.augmentation,
             xi=self.xi,

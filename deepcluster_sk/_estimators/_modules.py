@@ -108,7 +108,7 @@ def build_module(estimator, name, default, supplied, generator, seeded_weights=T
         torch.manual_seed(generator.initial_seed())
         try:
             module = cls(**arguments)
-        except (TypeError, ValueError) as exc:
+        except Exception as exc:  # any failure of user code: say which class
             raise ValueError(
                 f"{name}={cls.__name__} could not be built with "
                 f"{_describe(arguments)}: {exc}"
@@ -251,16 +251,20 @@ def check_autoencoder(autoencoder, x, n_components, name="autoencoder"):
     Raises
     ------
     ValueError
-        If the module lacks ``encoder`` or ``decoder``, fails on ``x`` or
-        returns other shapes.
+        If the module lacks an ``encoder`` or ``decoder`` submodule, fails on
+        ``x`` or returns other shapes.
     """
-    missing = [part for part in ("encoder", "decoder") if not callable(
-        getattr(autoencoder, part, None))]
+    missing = [
+        part
+        for part in ("encoder", "decoder")
+        if not isinstance(getattr(autoencoder, part, None), torch.nn.Module)
+    ]
     if missing:
         raise ValueError(
-            f"{name}={type(autoencoder).__name__} has no {' or '.join(missing)}: "
-            "an autoencoder needs an `encoder` submodule mapping a batch to its "
-            "embedding and a `decoder` mapping the embedding back to the batch."
+            f"{name}={type(autoencoder).__name__} has no {' or '.join(missing)} "
+            "submodule: an autoencoder needs an `encoder` module mapping a batch "
+            "to its embedding and a `decoder` module mapping the embedding back "
+            "to the batch."
         )
     rows = x.shape[0]
     with _Probe(autoencoder, name) as probe:
