@@ -163,9 +163,15 @@ def write_markdown(report, path):
         "Commands:",
         *[f"- `{c}`" for c in report["commands"]],
         "",
-        f"Machine: {report['environment']['cpu_count']} CPU cores, torch "
+        f"Machine: {report['environment'].get('cpu_model', 'CPU')}, "
+        f"{report['environment']['cpu_count']} cores, torch "
         f"{report['environment']['torch']}, torch threads "
         f"{report['environment']['torch_threads']}.",
+        "",
+        "Pixels / 255 (MNIST) or / 16 (digits), 10 clusters, rows of pixels; "
+        "`conv` is `autoencoder=ConvAutoencoder` with the pretraining epochs "
+        "that take the time of the `mlp` AutoencoderKMeans fit of the same seed. "
+        "Warnings are ConvergenceWarnings (self-training stopped at max_iter).",
         "",
         "| data | estimator | network | seeds | ACC mean | ACC worst | NMI mean "
         "| pretraining epochs (seed 0) | fit s mean | warnings |",

@@ -180,9 +180,22 @@ def seconds_table(rows, methods):
     return "\n".join(lines)
 
 
+def cpu_model():
+    """The CPU's model name as Linux reports it, else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment():
     """Versions and machine state the results depend on."""
     return {
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_average_at_start": list(os.getloadavg()),
