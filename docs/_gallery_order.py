@@ -6,6 +6,7 @@ EXAMPLE_ORDER = (
     "compare_family.py",
     "embedding_tsne.py",
     "training_curves.py",
+    "own_network.py",
     "choose_k.py",
     "mnist_clusters.py",
 )
