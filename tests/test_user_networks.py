@@ -174,6 +174,22 @@ def test_a_class_that_draws_from_the_global_rng_is_seeded_by_random_state(
     assert not np.allclose(a.transform(X), c.transform(X))
 
 
+class CatchAllNetwork(SmallNetwork):
+    """Takes what it names; a ``**options`` catch-all gets only what is routed."""
+
+    def __init__(self, input_shape, n_clusters, **options):
+        super().__init__(input_shape, n_clusters)
+        self.options = options
+
+
+def test_a_catch_all_gets_only_the_routed_parameters(blobs):
+    X, _ = blobs
+    model = _fit(clone(CASES["IMSATClusterer"][0]).set_params(network=CatchAllNetwork), X)
+    assert model.network_.options == {}
+    model.set_params(network__scale=2.0)
+    assert _fit(model, X).network_.options == {"scale": 2.0}
+
+
 @pytest.mark.parametrize("name", ["DECClusterer", "AutoencoderKMeans"])
 def test_the_package_class_given_explicitly_trains_like_the_default(name, blobs):
     X, _ = blobs

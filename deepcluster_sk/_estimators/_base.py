@@ -298,7 +298,8 @@ class BaseDeepClusterer(
     def _check_params(self):
         """Checks beyond ``_parameter_constraints``; raise ``ValueError``."""
         check_routed_params(self, self._routed_prefix)
-        check_module_parameter(self, self._routed_prefix)
+        if self._routed_prefix is not None:
+            check_module_parameter(self, self._routed_prefix)
         check_hidden_dims(self.hidden_dims)
 
     def _check_data(self, data):
@@ -311,7 +312,8 @@ class BaseDeepClusterer(
         and ``hidden_dims`` when the default network is built; an explicit
         parameter value is used as given. Subclasses add their own.
         """
-        default_network = getattr(self, self._routed_prefix) is None
+        prefix = self._routed_prefix
+        default_network = prefix is None or getattr(self, prefix) is None
         return network_settings(
             n_samples,
             n_features,

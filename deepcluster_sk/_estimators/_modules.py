@@ -23,14 +23,16 @@ from ._parameters import routed_params
 PROBE_ROWS = 2
 
 
-def _accepted_keywords(cls):
-    """The keyword arguments ``cls(...)`` accepts; None if it takes any."""
+def _named_parameters(cls):
+    """The parameters that ``cls(...)`` names and takes by keyword.
+
+    A ``**kwargs`` catch-all names none: the estimator passes what it
+    knows only to a constructor that asks for it by name.
+    """
     try:
         parameters = inspect.signature(cls).parameters.values()
     except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return None
+        return set()
     return {
         p.name
         for p in parameters
@@ -51,11 +53,11 @@ def build_module(estimator, name, default, supplied, generator, seeded_weights=T
     supplied : dict
         What the estimator knows of the module it needs (``input_shape``,
         ``n_features``, and ``n_components`` or ``n_clusters``); each is
-        passed to a class whose constructor accepts it, and the user's
+        passed to a class whose constructor names it, and the user's
         ``name__*`` parameters win over it.
     generator : torch.Generator
         CPU generator seeded from ``random_state``: passed as ``generator``
-        to a constructor that accepts one; the global RNG is forked and
+        to a constructor that names it; the global RNG is forked and
         seeded from it while any class is built, so a module that draws its
         weights from the global RNG is reproducible too, and the caller's
         global RNG is left as it was.
@@ -95,13 +97,9 @@ def build_module(estimator, name, default, supplied, generator, seeded_weights=T
         cls, kwargs = default
     else:
         cls, kwargs = spec, routed
-    accepted = _accepted_keywords(cls)
-    arguments = {
-        key: value
-        for key, value in supplied.items()
-        if accepted is None or key in accepted
-    }
-    if seeded_weights and accepted is not None and "generator" in accepted:
+    named = _named_parameters(cls)
+    arguments = {key: value for key, value in supplied.items() if key in named}
+    if seeded_weights and "generator" in named:
         arguments["generator"] = generator
     arguments.update(kwargs)
     with torch.random.fork_rng(devices=[]):
@@ -130,10 +128,7 @@ def passes_keyword(estimator, name, keyword):
     spec = getattr(estimator, name)
     if spec is None:
         return True
-    if not isinstance(spec, type):
-        return False
-    accepted = _accepted_keywords(spec)
-    return accepted is None or keyword in accepted
+    return isinstance(spec, type) and keyword in _named_parameters(spec)
 
 
 def _describe(arguments):
