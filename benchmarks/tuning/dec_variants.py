@@ -29,7 +29,8 @@ from deepcluster_sk._training._engine import run_phase
 from deepcluster_sk._training._pretraining import EndToEndPhase
 from deepcluster_sk._training._progress import ProgressPrinter
 from deepcluster_sk._training._sampler import RowSampler
-from deepcluster_sk._training._self_training import embed, self_train
+from deepcluster_sk._torch._data import forward_all
+from deepcluster_sk._training._self_training import self_train
 from deepcluster_sk.metrics import cluster_accuracy
 from deepcluster_sk.datasets import load_mnist
 
@@ -145,7 +146,7 @@ for seed in a.seeds:
     sampler = RowSampler(data.n_samples, a.bs, gen, data.device)
     losses = run_phase(VariantPretraining(ae, data, sampler, n_epochs, a.lr, "lower --lr"))
     t1 = time.perf_counter()
-    Z = embed(ae.encoder, data, 4096)
+    Z = forward_all(ae.encoder, data, 4096)
     centers, labels0 = kmeans_centers(Z, k, a.ninit, int(rng.randint(2**31 - 1)))
     if a.cinit == "gmm":
         from sklearn.mixture import GaussianMixture

@@ -16,7 +16,8 @@ from deepcluster_sk._training._engine import run_phase
 from deepcluster_sk._training._pretraining import EndToEndPhase
 from deepcluster_sk._training._progress import ProgressPrinter
 from deepcluster_sk._training._sampler import RowSampler
-from deepcluster_sk._training._self_training import embed, self_train
+from deepcluster_sk._torch._data import forward_all
+from deepcluster_sk._training._self_training import self_train
 from deepcluster_sk.nn import MLPAutoencoder
 from deepcluster_sk.metrics import cluster_accuracy
 from deepcluster_sk.datasets import load_mnist
@@ -62,7 +63,7 @@ else:
         def end_period(self, period, mean_loss):
             epoch = period + 1
             if epoch % max(1, a.epochs // a.checks) == 0 or epoch == a.epochs:
-                Z = embed(ae.encoder, data, 4096); ae.train()
+                Z = forward_all(ae.encoder, data, 4096); ae.train()
                 c, lab = kmeans_centers(Z, 10, 5, 0)
                 out(stage="ckpt", epoch=epoch, loss=mean_loss, ae_acc=cluster_accuracy(y, lab), ae_nmi=nmi(y, lab))
             return super().end_period(period, mean_loss)
@@ -72,7 +73,7 @@ else:
     ae.eval()
     if a.save: torch.save(ae.state_dict(), a.save)
 t1 = time.perf_counter()
-Z = embed(ae.encoder, data, 4096)
+Z = forward_all(ae.encoder, data, 4096)
 centers, lab0 = kmeans_centers(Z, 10, a.ninit, int(rng.randint(2**31 - 1)))
 t2 = time.perf_counter()
 c = torch.nn.Parameter(torch.from_numpy(centers))

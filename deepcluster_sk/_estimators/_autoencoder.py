@@ -20,9 +20,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._auto import auto_hidden_dims, pretraining_settings
 from .._diagnostics import check_finite_embedding, lower
+from .._torch._data import forward_all
 from .._torch._kmeans import torch_kmeans
 from .._training._pretraining import EndToEndPretraining, LayerwisePretraining
-from .._training._self_training import embed
 from ..nn import MLPAutoencoder
 from ._base import BaseDeepClusterer, draw_seed
 from ._memory import cache_key, pretrain_cache
@@ -274,7 +274,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         A diverged autoencoder is reported as such here, before k-means
         would report its NaN as missing values in the input.
         """
-        embedding = embed(
+        embedding = forward_all(
             autoencoder.encoder, data, self._inference_batch_size(data.device)
         )
         check_finite_embedding(embedding, "pretraining", self._pretraining_advice())

@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval
 
 from .._auto import auto_network_dims
 from .._diagnostics import lower
+from .._torch._data import forward_all
 from .._torch._information import conditional_entropy, marginal_entropy
 from .._training._engine import Phase, run_phase
 from .._training._optim import make_optimizer
@@ -150,7 +151,9 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
         with fit.progress.track("training", phase.n_periods, phase.unit) as track:
             losses = run_phase(phase, track)
         network = fit.network
-        labels = self._training_labels(network, fit.data)
+        batch_size = self._inference_batch_size(fit.data.device)
+        logits = forward_all(network, fit.data, batch_size)
+        labels = logits.argmax(dim=1).cpu().numpy().astype(np.int64)
         network.requires_grad_(False)
         self.network_ = network
         self.labels_ = labels
@@ -184,16 +187,6 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
             f"Try a lower learning_rate (now {self.learning_rate}) or fewer "
             "clusters."
         )
-
-    @torch.no_grad()
-    def _training_labels(self, network, data):
-        """Argmax of ``p(y|x)`` over the training rows, as a NumPy array."""
-        network.eval()
-        batch_size = self._inference_batch_size(data.device)
-        labels = [
-            network(rows).argmax(dim=1) for _, _, rows in data.batches(batch_size)
-        ]
-        return torch.cat(labels).cpu().numpy().astype(np.int64)
 
     # -- after the fit -------------------------------------------------------
 

@@ -123,7 +123,7 @@ def _make_init(cls, params, routed_prefix):
     if routed_prefix is not None:
         routed = f"{routed_prefix}_params"
         signature.append(f"**{routed}")
-        body.append(f"_store_routed(self, {routed_prefix!r}, {routed})")
+        body.append(f"_store_routed(self, {routed})")
     source = (
         f"def __init__({', '.join(signature)}):\n"
         + "\n".join(f"    {line}" for line in body or ["pass"])
@@ -140,7 +140,7 @@ def _make_init(cls, params, routed_prefix):
     return init
 
 
-def store_routed(estimator, prefix, routed):
+def store_routed(estimator, routed):
     """Store the keyword arguments beyond the signature as they are.
 
     Nothing is checked here, as scikit-learn requires of ``__init__``;

@@ -114,3 +114,24 @@ class TrainingData:
             return
         source = self._sparse if self._sparse is not None else self._dense.numpy()
         yield from iter_row_batches(source, batch_size, self.device)
+
+
+@torch.no_grad()
+def forward_all(module, data, batch_size):
+    """``module`` in evaluation mode over every row of ``data``, in order.
+
+    Parameters
+    ----------
+    module : torch.nn.Module or callable
+        Set to evaluation mode.
+    data : TrainingData
+    batch_size : int
+        Rows per forward pass.
+
+    Returns
+    -------
+    outputs : torch.Tensor
+        The outputs of all batches, concatenated on ``data.device``.
+    """
+    module.eval()
+    return torch.cat([module(rows) for _, _, rows in data.batches(batch_size)])

@@ -12,18 +12,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .._torch._data import forward_all
 from .._torch._dec_math import log_soft_assignment, target_distribution
 from .._torch._information import kl_divergence
 from ._engine import Phase, PeriodEnd, run_phase
 from ._optim import make_optimizer
 from ._sampler import RowSampler
-
-
-@torch.no_grad()
-def embed(encoder, data, batch_size):
-    """The embedding of every row of ``data``, on ``data.device``."""
-    encoder.eval()
-    return torch.cat([encoder(rows) for _, _, rows in data.batches(batch_size)])
 
 
 @dataclass
@@ -94,6 +88,10 @@ class SelfTrainingPhase(Phase):
         )
         self.result = SelfTrainingResult()
         self.target = None
+        self._periods = [
+            min(update_interval, max_iter - start)
+            for start in range(0, max_iter, update_interval)
+        ]
 
     def parameters(self):
         return self.params
@@ -122,15 +120,12 @@ class SelfTrainingPhase(Phase):
         return loss.detach()
 
     def periods(self):
-        return [
-            min(self.update_interval, self.max_iter - start)
-            for start in range(0, self.max_iter, self.update_interval)
-        ]
+        return self._periods
 
     @torch.no_grad()
     def _update_target(self):
         """Recompute ``P`` and the labels over the whole data; a sync point."""
-        z = embed(self.encoder, self.data, self.inference_batch_size)
+        z = forward_all(self.encoder, self.data, self.inference_batch_size)
         log_q = log_soft_assignment(z, self.centers, self.alpha)
         self.target = target_distribution(log_q.exp())
         labels = log_q.argmax(dim=1)
@@ -156,7 +151,7 @@ class SelfTrainingPhase(Phase):
         return self._update_target()
 
     def end_period(self, period, mean_loss):
-        self.result.n_iter += self.periods()[period]
+        self.result.n_iter += self._periods[period]
         return self._update_target()
 
     def finish(self):
