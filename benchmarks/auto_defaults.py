@@ -91,6 +91,7 @@ SETTING_ATTRIBUTES = (
     "n_epochs_",
     "steps_per_stage_",
     "eps_scale_",
+    "precision_",
     "n_iter_",
 )
 

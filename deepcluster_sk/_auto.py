@@ -73,6 +73,41 @@ def auto_batch_size(n_samples):
     return _clip(_power_of_two_floor(n_samples / _ROWS_PER_BATCH), _BATCH_RANGE)
 
 
+#: In bfloat16 the ``"auto"`` batch grows until a step's forward pass has
+#: about ``_EFFICIENT_STEP_WORK`` multiply-adds, keeping at least
+#: ``_MIN_STEPS_PER_EPOCH`` steps per epoch: a step of the paper's network
+#: ran at 23% of the bfloat16 matmul peak at batch 64, 45% at 1 024, 51% at
+#: 2 048 and 57% at 4 096 on a 2-core Xeon with AMX
+#: (``benchmarks/results/tuning/precision_steps.md``, ``roofline_cpu.md``),
+#: while on the MNIST test split batches of 256 and 1 024 reached the same
+#: reconstruction error and accuracy in the same minute of pretraining
+#: (``benchmarks/results/tuning/batch_equal_time.jsonl``).
+_EFFICIENT_STEP_WORK = 6.5e9
+_MIN_STEPS_PER_EPOCH = 8
+_MAX_BATCH = 4096
+
+
+def throughput_batch_size(n_samples, work_per_sample):
+    """The ``"auto"`` mini-batch of a fit in bfloat16.
+
+    Parameters
+    ----------
+    n_samples : int
+    work_per_sample : float
+        Multiply-adds of one sample's forward pass through the network.
+
+    Returns
+    -------
+    batch_size : int
+        The power of two whose step has about ``_EFFICIENT_STEP_WORK``
+        multiply-adds, at most ``n_samples / 8`` and 4 096, and at least
+        :func:`auto_batch_size`.
+    """
+    efficient = _power_of_two_ceil(_EFFICIENT_STEP_WORK / max(work_per_sample, 1))
+    most = _power_of_two_floor(n_samples / _MIN_STEPS_PER_EPOCH)
+    return int(max(auto_batch_size(n_samples), min(efficient, most, _MAX_BATCH)))
+
+
 def auto_width(n_features, bounds=_WIDTH_RANGE):
     """Hidden width: twice the features, a power of two within ``bounds``."""
     return _clip(_power_of_two_ceil(_WIDTH_PER_FEATURE * n_features), bounds)
@@ -98,16 +133,25 @@ def auto_hidden_dims(n_features):
     return (width, width, 2 * width)
 
 
-def max_training_work(n_samples):
+#: How much more work the budget buys in bfloat16. Its steps of the paper's
+#: network at its batch (2 048) ran 4.3x to 4.9x as many samples per second
+#: as float32 steps at batch 64; 3x spends part of that on a shorter fit and
+#: part on more pretraining.
+_BFLOAT16_WORK_FACTOR = 3.0
+
+
+def max_training_work(n_samples, precision="float32"):
     """Forward multiply-adds a training phase may spend on ``n_samples``.
 
     Grows with the data, but less than linearly: ``_WORK_AT_10K`` at
-    10 000 samples.
+    10 000 samples in float32, three times as much in bfloat16.
     """
-    return _WORK_AT_10K * (n_samples / 10_000) ** _WORK_EXPONENT
+    factor = _BFLOAT16_WORK_FACTOR if precision == "bfloat16" else 1.0
+    return factor * _WORK_AT_10K * (n_samples / 10_000) ** _WORK_EXPONENT
 
 
-def auto_training_steps(n_samples, n_features, batch_size, work_per_sample):
+def auto_training_steps(n_samples, n_features, batch_size, work_per_sample,
+                        precision="float32"):
     """Mini-batch steps of a training phase whose length is ``"auto"``.
 
     ``_STEPS_PER_FEATURE * n_features * sqrt(n_samples)`` within
@@ -120,6 +164,8 @@ def auto_training_steps(n_samples, n_features, batch_size, work_per_sample):
     n_samples, n_features, batch_size : int
     work_per_sample : int
         Multiply-adds of one sample's forward pass through the network.
+    precision : {"float32", "bfloat16"}, default="float32"
+        The fit's precision, which sets the compute budget.
 
     Returns
     -------
@@ -128,7 +174,8 @@ def auto_training_steps(n_samples, n_features, batch_size, work_per_sample):
     steps = _clip(
         _STEPS_PER_FEATURE * n_features * math.sqrt(n_samples), _STEP_RANGE
     )
-    affordable = max_training_work(n_samples) / (batch_size * work_per_sample)
+    budget = max_training_work(n_samples, precision)
+    affordable = budget / (batch_size * work_per_sample)
     return int(max(1, min(steps, affordable)))
 
 
@@ -173,6 +220,7 @@ def pretraining_settings(
     n_features,
     *,
     batch_size,
+    precision,
     work_per_sample,
     pretrain,
     pretrain_epochs,
@@ -183,6 +231,8 @@ def pretraining_settings(
     Parameters
     ----------
     n_samples, n_features, batch_size : int
+    precision : {"float32", "bfloat16"}
+        The fit's precision, which sets the compute budget.
     work_per_sample : int
         Multiply-adds of one sample's forward pass through the autoencoder,
         measured on the network that trains.
@@ -200,7 +250,9 @@ def pretraining_settings(
             pretrain_iterations = auto_layerwise_iterations(n_samples, batch_size)
         return {"pretrain_iterations": pretrain_iterations}
     if pretrain_epochs == "auto":
-        steps = auto_training_steps(n_samples, n_features, batch_size, work_per_sample)
+        steps = auto_training_steps(
+            n_samples, n_features, batch_size, work_per_sample, precision
+        )
         pretrain_epochs = auto_epochs(n_samples, batch_size, steps)
     return {"pretrain_epochs": pretrain_epochs}
 
@@ -236,8 +288,13 @@ def auto_layerwise_iterations(n_samples, batch_size):
 #: Up to 10 000 samples it converged within 33; on all of MNIST 0.4% of the
 #: labels still changed after 40 updates, and after 80 (a ConvergenceWarning
 #: either way), so more updates only cost time there.
+#: With the larger batches of bfloat16, an update also comes after at most
+#: ``_MAX_UPDATE_SAMPLES`` rows (50 steps of 1 024 on the MNIST test split,
+#: where self-training gained as much over k-means as with 140 steps of 256),
+#: so that self-training's cost does not grow with the batch.
 _UPDATE_EPOCHS = 5
 _MAX_UPDATE_INTERVAL = 140
+_MAX_UPDATE_SAMPLES = 51200
 _MAX_UPDATES = 40
 
 
@@ -251,9 +308,12 @@ def auto_update_interval(n_samples, batch_size):
     Returns
     -------
     update_interval : int
+        Five epochs, but at most 140 steps and ``51 200 / batch_size`` steps.
     """
     per_epoch = steps_per_epoch(n_samples, batch_size)
-    return int(min(_UPDATE_EPOCHS * per_epoch, _MAX_UPDATE_INTERVAL))
+    by_samples = -(-_MAX_UPDATE_SAMPLES // batch_size)
+    steps = min(_UPDATE_EPOCHS * per_epoch, _MAX_UPDATE_INTERVAL, by_samples)
+    return int(max(1, steps))
 
 
 def self_training_settings(settings, n_samples, *, update_interval, max_iter):
@@ -262,7 +322,7 @@ def self_training_settings(settings, n_samples, *, update_interval, max_iter):
     Parameters
     ----------
     settings : dict
-        From :func:`autoencoder_settings`; gives the batch size.
+        The resolved settings; gives the batch size.
     n_samples : int
     update_interval, max_iter : int or "auto"
 

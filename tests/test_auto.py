@@ -12,7 +12,6 @@ from sklearn.exceptions import ConvergenceWarning
 from deepcluster_sk import AutoencoderKMeans, DACClusterer, DECClusterer, IMSATClusterer
 from deepcluster_sk import _auto
 from deepcluster_sk._torch._work import WorkCounter
-from deepcluster_sk._training._threads import training_threads
 from deepcluster_sk.nn import ClusterMLP, ConvAutoencoder, MLPAutoencoder
 
 sizes = st.integers(min_value=2, max_value=10**7)
@@ -63,12 +62,12 @@ def test_tiny_data_gets_a_small_network_and_a_short_budget():
 def test_explicit_values_win_over_the_rule():
     model = DECClusterer(
         hidden_dims=[7, 5], batch_size=33, pretrain_epochs=4, update_interval=9,
-        max_iter=11,
+        max_iter=11, precision="bfloat16",
     )
     settings = model._planned_settings(1000, 20)
     assert settings == {
         "batch_size": 33, "hidden_dims": (7, 5), "update_interval": 9,
-        "max_iter": 11, "pretrain_epochs": 4,
+        "max_iter": 11, "pretrain_epochs": 4, "precision": "bfloat16",
     }
 
 
@@ -91,10 +90,36 @@ def test_the_budget_follows_the_measured_work_of_the_network():
     # work per sample (1.66 M and 0.52 M multiply-adds through the encoder)
     # gets about three times the pretraining epochs.
     n, d = 10000, 784
-    wide = DECClusterer(hidden_dims=(500, 500, 2000))._planned_settings(n, d)
-    narrow = DECClusterer(hidden_dims=(250, 250, 1000))._planned_settings(n, d)
-    ratio = narrow["pretrain_epochs"] / wide["pretrain_epochs"]
-    assert 2.9 < ratio < 3.5
+    for precision in ("float32", "bfloat16"):
+        wide = DECClusterer(hidden_dims=(500, 500, 2000), precision=precision)
+        narrow = DECClusterer(hidden_dims=(250, 250, 1000), precision=precision)
+        epochs = [m._planned_settings(n, d)["pretrain_epochs"] for m in (narrow, wide)]
+        assert 2.9 < epochs[0] / epochs[1] < 3.5
+
+
+def test_bfloat16_buys_three_times_the_work_on_batches_that_fill_the_chip():
+    paper_net = 2 * (784 * 500 + 500 * 500 + 500 * 2000 + 2000 * 10)
+    assert _auto.throughput_batch_size(70000, paper_net) == 2048
+    assert _auto.throughput_batch_size(10000, paper_net) == 1024  # n / 8 binds
+    # Never above n / 8, unless the small-data rule gives more.
+    assert _auto.throughput_batch_size(300, 10) == 32
+    assert _auto.throughput_batch_size(100, 10) == _auto.auto_batch_size(100) == 16
+    assert _auto.max_training_work(10000, "bfloat16") == pytest.approx(
+        3 * _auto.max_training_work(10000)
+    )
+    settings = {
+        p: DECClusterer(precision=p)._planned_settings(70000, 784)
+        for p in ("float32", "bfloat16")
+    }
+    assert settings["float32"]["batch_size"] == 64
+    assert settings["bfloat16"]["batch_size"] == 2048
+
+
+def test_target_updates_come_after_at_most_51200_rows():
+    assert _auto.auto_update_interval(1797, 64) == 140
+    assert _auto.auto_update_interval(10000, 1024) == 50
+    assert _auto.auto_update_interval(70000, 2048) == 25
+    assert _auto.auto_update_interval(100, 64) == 10  # five epochs of two steps
 
 
 def _measured(module, x):
@@ -156,18 +181,6 @@ def test_settings_of_a_failed_fit_are_removed(blobs):
     with pytest.raises(ValueError):
         model.fit(np.full_like(X, np.nan))
     assert not hasattr(model, "hidden_dims_") and not hasattr(model, "batch_size_")
-
-
-@pytest.mark.parametrize("work, expected", [(10, 1), (10**12, None)])
-def test_small_steps_train_on_one_thread_and_the_setting_is_restored(work, expected):
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        with training_threads(torch.device("cpu"), work) as inside:
-            assert torch.get_num_threads() == inside == (expected or 2)
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_imsat_takes_the_papers_radius_on_images_and_a_wider_one_on_tables():

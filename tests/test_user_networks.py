@@ -307,19 +307,19 @@ def test_a_small_convnet_clusters_digit_images(small_digits, Estimator, params):
     assert cluster_accuracy(y, model.labels_) > 0.45
 
 
-def test_the_thread_rule_counts_the_measured_work_of_the_network(
+def test_the_precision_rule_counts_the_measured_work_of_the_network(
     small_digits, monkeypatch
 ):
     X, _ = small_digits
     images = X.reshape(-1, 1, 8, 8)
     seen = []
-    real = base_module.training_threads
+    real = base_module.resolve_precision
 
-    def recording(device, work):
+    def recording(precision, device, work):
         seen.append(work)
-        return real(device, work)
+        return real(precision, device, work)
 
-    monkeypatch.setattr(base_module, "training_threads", recording)
+    monkeypatch.setattr(base_module, "resolve_precision", recording)
     model = IMSATClusterer(10, network=SmallConvNet, network__channels=4,
                            batch_size=100, n_epochs=1, random_state=0)
     _fit(model, images)

@@ -1,11 +1,12 @@
 """Seconds per autoencoder training step on one and on two torch threads.
 
-A check of ``SINGLE_THREAD_MAX_WORK`` in ``deepcluster_sk/_training/_threads.py``:
-for a few networks and batch sizes, the forward multiply-adds of one
+The measurement that removed the package's rule of training small networks
+on one torch thread (``SINGLE_THREAD_MAX_WORK``, 2e7 multiply-adds per
+step): for a few networks and batch sizes, the forward multiply-adds of one
 mini-batch and the median time of an Adam step (``EndToEndPhase.step``,
 the step pretraining runs) with 1 and 2 threads; then whole
-``AutoencoderKMeans`` fits on digits with the rule as it is (one thread for
-this network) and with the rule switched off (torch's two threads).
+``AutoencoderKMeans`` fits on digits on one thread (what the rule chose for
+this network) and on torch's two.
 
 Run alone on the machine:  python benchmarks/tuning/thread_steps.py
 Writes benchmarks/results/tuning/thread_steps.md.
@@ -20,7 +21,6 @@ import torch
 
 from sklearn.datasets import load_digits
 
-import deepcluster_sk._training._threads as threads_rule
 from deepcluster_sk import AutoencoderKMeans
 from deepcluster_sk._torch._data import TrainingData
 from deepcluster_sk._torch._work import WorkCounter
@@ -61,18 +61,17 @@ def seconds_per_step(n_features, hidden_dims, batch_size, threads):
     return float(np.median(runs))
 
 
-def digits_fit_seconds(single_thread_max_work):
-    """Seconds of ``AutoencoderKMeans(10)`` on digits with the given threshold."""
-    torch.set_num_threads(2)
+def digits_fit_seconds(threads):
+    """Seconds of ``AutoencoderKMeans(10)`` on digits on ``threads`` threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
     X = load_digits().data / 16
-    saved = threads_rule.SINGLE_THREAD_MAX_WORK
-    threads_rule.SINGLE_THREAD_MAX_WORK = single_thread_max_work
     try:
         start = time.perf_counter()
         AutoencoderKMeans(10, device="cpu", random_state=0).fit(X)
         return time.perf_counter() - start
     finally:
-        threads_rule.SINGLE_THREAD_MAX_WORK = saved
+        torch.set_num_threads(previous)
 
 
 def main():
@@ -103,10 +102,10 @@ def main():
         f"| {label} | {work / 1e6:.1f} M | {one * 1e3:.2f} | {two * 1e3:.2f} |"
         for label, work, one, two in rows
     ]
-    fits = {"rule (1 thread)": [], "rule off (2 threads)": []}
+    fits = {"1 thread (the removed rule)": [], "2 threads": []}
     for _ in range(2):
-        fits["rule (1 thread)"].append(digits_fit_seconds(threads_rule.SINGLE_THREAD_MAX_WORK))
-        fits["rule off (2 threads)"].append(digits_fit_seconds(0))
+        fits["1 thread (the removed rule)"].append(digits_fit_seconds(1))
+        fits["2 threads"].append(digits_fit_seconds(2))
     lines += [
         "",
         "Whole fits, `AutoencoderKMeans(10, device=\"cpu\", random_state=0)` on "

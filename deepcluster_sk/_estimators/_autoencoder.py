@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from .._auto import auto_hidden_dims, pretraining_settings
+from .._auto import auto_hidden_dims, pretraining_settings, throughput_batch_size
 from .._diagnostics import check_finite_embedding, lower
 from .._torch._data import forward_all
 from .._torch._kmeans import torch_kmeans
@@ -124,6 +124,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         "pretrain_learning_rate",
         "pretrain_iterations",
         "batch_size",
+        "precision",
     )
 
     #: The resolved settings that pretraining uses.
@@ -132,6 +133,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         "batch_size",
         "pretrain_epochs",
         "pretrain_iterations",
+        "precision",
     )
 
     # -- the hooks of fit ----------------------------------------------------
@@ -164,11 +166,17 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         built_for = passes_keyword(self, "autoencoder", "n_components")
         return check_autoencoder(network, x, self.n_components if built_for else None)
 
+    def _bfloat16_batch_size(self, n_samples, batch_size, work_per_sample):
+        if self.batch_size == "auto":
+            return throughput_batch_size(n_samples, work_per_sample)
+        return batch_size
+
     def _budget_settings(self, n_samples, n_features, settings, work_per_sample):
         return pretraining_settings(
             n_samples,
             n_features,
             batch_size=settings["batch_size"],
+            precision=settings["precision"],
             work_per_sample=work_per_sample,
             pretrain=self.pretrain,
             pretrain_epochs=self.pretrain_epochs,

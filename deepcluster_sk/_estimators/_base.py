@@ -13,8 +13,7 @@ template whose hooks the two families fill in (the autoencoder estimators in
    two training rows and measure its work;
 4. ``_budget_settings``: resolve the training lengths, which depend on that
    work;
-5. ``_train``, with TF32 on a GPU and the thread rule on a CPU: train and set
-   every fitted attribute.
+5. ``_train``, with TF32 on a GPU: train and set every fitted attribute.
 
 It also holds what every estimator shares after the fit: batched inference,
 pickling across devices, the clean-up of a failed fit and the collapse
@@ -44,9 +43,9 @@ from .._auto import network_settings
 from .._diagnostics import check_float32_range, warn_if_collapsed
 from .._torch._data import TrainingData, iter_row_batches
 from .._torch._device import inference_device, resolve_device
+from .._torch._precision import PRECISIONS, autocast, resolve_precision
 from .._training._cuda_graphs import allow_tf32
 from .._training._progress import ProgressPrinter
-from .._training._threads import training_threads
 from ._modules import PROBE_ROWS, check_module_parameter
 from ._parameters import (
     Param,
@@ -145,6 +144,7 @@ class BaseDeepClusterer(
     )
     hidden_dims = Param("auto", tuple, list, StrOptions({"auto"}))
     device = Param("auto", str, torch.device, trailing=True)
+    precision = Param("auto", StrOptions({"auto", *PRECISIONS}), trailing=True)
     random_state = Param(None, "random_state", trailing=True)
     verbose = Param(0, "verbose", trailing=True)
 
@@ -231,14 +231,12 @@ class BaseDeepClusterer(
             data.n_samples, data.sample_shape, fit.network_generator,
             data.first_rows(PROBE_ROWS),
         )
+        data.precision = fit.settings["precision"]
         fit.progress.message(
             f"settings for {data.n_samples} samples x {data.n_features} features: "
             + ", ".join(f"{name}={value!r}" for name, value in fit.settings.items())
         )
-        step_work = (
-            self._passes_per_step * fit.settings["batch_size"] * fit.work_per_sample
-        )
-        with allow_tf32(device), training_threads(device, step_work), fit.progress:
+        with allow_tf32(device), fit.progress:
             self._train(fit)
         for name, value in fit.settings.items():
             setattr(self, f"{name}_", value)
@@ -250,7 +248,8 @@ class BaseDeepClusterer(
 
         ``_settings``, then ``_build_network`` (the module moved to the
         device of ``example``), ``_check_network`` on the rows ``example``,
-        and ``_budget_settings`` with the work it measured.
+        the precision (which the work of a step decides for ``"auto"``) and
+        ``_budget_settings`` with the work measured.
 
         Returns
         -------
@@ -263,8 +262,40 @@ class BaseDeepClusterer(
         network = self._build_network(sample_shape, settings, generator)
         network = network.to(example.device)
         work = self._check_network(network, example)
+        settings.update(self._precision_settings(n_samples, settings, network,
+                                                 example, work))
         settings.update(self._budget_settings(n_samples, n_features, settings, work))
         return settings, network, work
+
+    def _precision_settings(self, n_samples, settings, network, example, work):
+        """The precision the fit computes in, and the batch it computes on.
+
+        ``"auto"`` weighs the work of a step at the batch that bfloat16 would
+        train on (see :mod:`.._torch._precision`). The network's contract is
+        then checked once more under bfloat16 autocast: ``"auto"`` falls
+        back to float32 where the network fails there, an explicit
+        ``"bfloat16"`` is a ``ValueError``.
+        """
+        float32 = {"precision": "float32", "batch_size": settings["batch_size"]}
+        batch = self._bfloat16_batch_size(n_samples, settings["batch_size"], work)
+        step_work = self._passes_per_step * batch * work
+        precision = resolve_precision(self.precision, example.device, step_work)
+        if precision == "float32":
+            return float32
+        try:
+            with autocast(precision, example.device):
+                self._check_network(network, example)
+        except ValueError as exc:
+            if self.precision == "auto":
+                return float32
+            raise ValueError(
+                f"{exc} (under precision='bfloat16'; use precision='float32')"
+            ) from exc
+        return {"precision": precision, "batch_size": batch}
+
+    def _bfloat16_batch_size(self, n_samples, batch_size, work_per_sample):
+        """The batch of a fit in bfloat16: ``batch_size`` unless a rule grows it."""
+        return batch_size
 
     def _planned_settings(self, n_samples, n_features):
         """The settings a fit on rows of this shape resolves, without data.
@@ -380,15 +411,17 @@ class BaseDeepClusterer(
     def _map_batches(self, X, module, function):
         """Apply ``function`` to batches of validated ``X`` on ``module``'s device.
 
-        Returns the results concatenated as a NumPy array.
+        Returns the results concatenated as a float32 NumPy array; the
+        network computes in the fitted precision.
         """
         device = self._module_device(module)
         batch_size = self._inference_batch_size(device)
+        precision = getattr(self, "precision_", "float32")
         outputs = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(precision, device):
             module.eval()
             for _, _, rows in iter_row_batches(X, batch_size, device):
-                outputs.append(function(rows).cpu())
+                outputs.append(function(rows).float().cpu())
         return torch.cat(outputs).numpy()
 
     # -- parameters of the module class ----------------------------------------

@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._auto import dac_stage_settings
 from .._torch._information import LOG_EPS
+from .._torch._precision import full_precision
 from .._training._engine import PeriodEnd
 from ._discriminative import BaseDiscriminativeClusterer, NetworkPhase
 from ._parameters import Default, Param
@@ -52,6 +53,7 @@ def threshold_schedule(upper, lower, rate):
         schedule.append((u, l))
 
 
+@full_precision
 def normalized_outputs(logits):
     """Softmax outputs scaled to unit length: the paper's label features."""
     p = torch.softmax(logits, dim=1)
@@ -73,6 +75,7 @@ def select_pairs(similarity, upper, lower):
     return positive, negative
 
 
+@full_precision
 def dac_pair_loss(features, upper, lower):
     """Binary cross-entropy of the selected pairs of a batch.
 
@@ -213,6 +216,14 @@ class DACClusterer(BaseDiscriminativeClusterer):
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Where to train: ``"auto"`` uses CUDA when available. ``"cuda:N"``
         selects a GPU.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        The precision of the network's matrix products. ``"bfloat16"`` runs
+        them in bfloat16 under :func:`torch.autocast`, with float32 weights,
+        optimizer state and losses; outputs stay float32. ``"auto"`` picks
+        bfloat16 where the device has bfloat16 units (AVX-512 BF16 or AMX
+        CPUs, recent GPUs) and a training step is large enough to gain, and
+        float32 elsewhere; ``precision_`` holds the choice. A GPU without
+        bfloat16 support refuses ``"bfloat16"`` with a ``ValueError``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and mini-batch order.
     verbose : int, default=0
@@ -228,7 +239,7 @@ class DACClusterer(BaseDiscriminativeClusterer):
     network_ : torch.nn.Module
         The trained network; it maps rows to the logits of the softmax
         output.
-    hidden_dims_, batch_size_, steps_per_stage_
+    hidden_dims_, batch_size_, steps_per_stage_, precision_
         The values used, with ``"auto"`` resolved for the training data (no
         ``hidden_dims_`` with a ``network`` of your own).
     n_iter_ : int

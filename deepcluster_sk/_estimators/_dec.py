@@ -119,6 +119,14 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Where to train: ``"auto"`` uses CUDA when available. ``"cuda:N"``
         selects a GPU.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        The precision of the network's matrix products. ``"bfloat16"`` runs
+        them in bfloat16 under :func:`torch.autocast`, with float32 weights,
+        optimizer state and losses; outputs stay float32. ``"auto"`` picks
+        bfloat16 where the device has bfloat16 units (AVX-512 BF16 or AMX
+        CPUs, recent GPUs) and a training step is large enough to gain, and
+        float32 elsewhere; ``precision_`` holds the choice. A GPU without
+        bfloat16 support refuses ``"bfloat16"`` with a ``ValueError``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, mini-batch order and k-means.
     verbose : int, default=0
@@ -157,7 +165,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     autoencoder_ : torch.nn.Module
         The trained autoencoder; ``autoencoder_.encoder`` maps inputs to the
         embedding.
-    hidden_dims_, batch_size_, pretrain_epochs_, update_interval_, max_iter_
+    hidden_dims_, batch_size_, pretrain_epochs_, update_interval_, max_iter_, precision_
         The values used, with each ``"auto"`` resolved for the training data
         (``pretrain_iterations_`` instead of ``pretrain_epochs_`` with
         ``pretrain="layerwise"``; no ``hidden_dims_`` with an
@@ -187,7 +195,8 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     ``predict_proba`` returns the Student-t soft assignment ``q`` and
     ``predict`` its argmax; ``transform`` returns the embedding.
 
-    Training runs in float32. Data is copied to the training device once
+    The networks compute in ``precision_``; the Student-t kernel and the
+    KL divergence always in float32. Data is copied to the training device once
     when it fits there; sparse input is densified batch by batch. Before
     training, one forward pass on two training rows checks that the
     autoencoder returns the shapes of the contract; a module that does not
@@ -244,9 +253,13 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     train_encoder = Param(True, "boolean")
     reconstruction_weight = Param(0.0, Interval(Real, 0, None, closed="left"))
 
-    def _settings(self, n_samples, n_features):
+    def _budget_settings(self, n_samples, n_features, settings, work_per_sample):
+        pretraining = super()._budget_settings(
+            n_samples, n_features, settings, work_per_sample
+        )
+        settings = {**settings, **pretraining}
         return self_training_settings(
-            super()._settings(n_samples, n_features),
+            settings,
             n_samples,
             update_interval=self.update_interval,
             max_iter=self.max_iter,

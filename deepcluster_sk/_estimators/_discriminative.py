@@ -193,7 +193,7 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
     def _log_proba(self, X):
         network = self.network_
         return self._map_batches(
-            X, network, lambda rows: torch.log_softmax(network(rows), dim=1)
+            X, network, lambda rows: torch.log_softmax(network(rows).float(), dim=1)
         )
 
     def transform(self, X):

@@ -77,7 +77,7 @@ def vat_perturbation(network, x, p, eps, xi, noise):
     """
     d = unit_rows(noise).requires_grad_(True)
     with batch_statistics_only(network):
-        log_q = torch.log_softmax(network(x + xi * d), dim=1)
+        log_q = torch.log_softmax(network(x + xi * d).float(), dim=1)
     (grad,) = torch.autograd.grad(kl_divergence(p, log_q, "batchmean"), d)
     return (_per_sample(eps, grad) * unit_rows(grad)).detach()
 
@@ -123,7 +123,7 @@ class IMSATPhase(NetworkPhase):
 
     def step(self, x, eps=None, noise=None):
         network = self.network
-        p = torch.softmax(network(x), dim=1)
+        p = torch.softmax(network(x).float(), dim=1)
         loss, h_cond, h_marg = imsat_loss_terms(p, self.mi_weight, self.marginal_weight)
         sat = torch.zeros((), device=x.device)
         if self.augmentation is not None:
@@ -133,7 +133,7 @@ class IMSATPhase(NetworkPhase):
             else:
                 r = rpt_perturbation(noise, eps)
             with batch_statistics_only(network):
-                log_q = torch.log_softmax(network(x + r), dim=1)
+                log_q = torch.log_softmax(network(x + r).float(), dim=1)
             sat = kl_divergence(target, log_q, "batchmean")
             loss = loss + sat
         self._optimize(loss)
@@ -228,6 +228,14 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Where to train: ``"auto"`` uses CUDA when available. ``"cuda:N"``
         selects a GPU.
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        The precision of the network's matrix products. ``"bfloat16"`` runs
+        them in bfloat16 under :func:`torch.autocast`, with float32 weights,
+        optimizer state and losses; outputs stay float32. ``"auto"`` picks
+        bfloat16 where the device has bfloat16 units (AVX-512 BF16 or AMX
+        CPUs, recent GPUs) and a training step is large enough to gain, and
+        float32 elsewhere; ``precision_`` holds the choice. A GPU without
+        bfloat16 support refuses ``"bfloat16"`` with a ``ValueError``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, mini-batch order and the perturbations.
     verbose : int, default=0
@@ -245,7 +253,7 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
     eps_ : ndarray of shape (n_samples,)
         Perturbation radius of each training sample (empty when
         ``augmentation=None``).
-    hidden_dims_, batch_size_, n_epochs_, eps_scale_
+    hidden_dims_, batch_size_, n_epochs_, eps_scale_, precision_
         The values used, with ``"auto"`` resolved for the training data (no
         ``hidden_dims_`` with a ``network`` of your own).
     n_iter_ : int

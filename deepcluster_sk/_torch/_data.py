@@ -6,6 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ._precision import autocast
+
 #: Fraction of the free GPU memory the training data may occupy before it is
 #: kept on the host and copied batch by batch instead.
 _MAX_DEVICE_FRACTION = 0.5
@@ -61,10 +63,14 @@ class TrainingData:
         The shape of one sample, ``(n_features,)`` for rows.
     n_features : int
         The number of values of one sample.
+    precision : {"float32", "bfloat16"}
+        The precision the networks compute in on these rows; set once the
+        fit has resolved it (see :mod:`._precision`).
     """
 
     def __init__(self, X, device):
         self.device = device
+        self.precision = "float32"
         self.source = X
         self.n_samples = X.shape[0]
         self.sample_shape = tuple(X.shape[1:])
@@ -100,6 +106,10 @@ class TrainingData:
             return rows.pin_memory().to(self.device, non_blocking=True)
         return rows
 
+    def autocast(self):
+        """The context of a network forward (or training step) in ``precision``."""
+        return autocast(self.precision, self.device)
+
     def first_rows(self, n_rows):
         """The first ``n_rows`` rows (at most all) as a dense tensor on the device."""
         n_rows = min(n_rows, self.n_samples)
@@ -120,6 +130,8 @@ class TrainingData:
 def forward_all(module, data, batch_size):
     """``module`` in evaluation mode over every row of ``data``, in order.
 
+    The forward passes run in ``data.precision``; the outputs are float32.
+
     Parameters
     ----------
     module : torch.nn.Module or callable
@@ -134,4 +146,6 @@ def forward_all(module, data, batch_size):
         The outputs of all batches, concatenated on ``data.device``.
     """
     module.eval()
-    return torch.cat([module(rows) for _, _, rows in data.batches(batch_size)])
+    with data.autocast():
+        outputs = [module(rows).float() for _, _, rows in data.batches(batch_size)]
+    return torch.cat(outputs)

@@ -8,23 +8,28 @@ loss, ``KL(P || Q)``, is :func:`~deepcluster_sk._torch._information.kl_divergenc
 import torch
 
 from ._distances import squared_distances
+from ._precision import full_precision
 
 
+@full_precision
 def student_t_log_kernel(z, centers, alpha):
     """Unnormalised log soft assignment: ``-(alpha+1)/2 log(1 + d^2/alpha)``."""
     return -(alpha + 1.0) / 2.0 * torch.log1p(squared_distances(z, centers) / alpha)
 
 
+@full_precision
 def log_soft_assignment(z, centers, alpha):
     """``log q_ij``, computed in log space for numerical stability."""
     return torch.log_softmax(student_t_log_kernel(z, centers, alpha), dim=1)
 
 
+@full_precision
 def soft_assignment(z, centers, alpha):
     """Student-t soft assignment ``q_ij``; rows sum to 1."""
     return torch.softmax(student_t_log_kernel(z, centers, alpha), dim=1)
 
 
+@full_precision
 def target_distribution(q):
     """DEC's auxiliary target ``p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j')``.
 

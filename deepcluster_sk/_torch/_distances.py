@@ -2,11 +2,14 @@
 
 import torch
 
+from ._precision import full_precision
+
 #: Elements of the (rows, centres, features) difference tensor that one chunk
 #: of :func:`squared_distances` may materialise (64 MiB in float32).
 _CHUNK_ELEMENTS = 2**24
 
 
+@full_precision
 def squared_distances(X, centers):
     """``|x_i - c_j|^2`` for every row and centre, shape (n_samples, n_centers).
 
@@ -37,6 +40,7 @@ def squared_distances(X, centers):
     )
 
 
+@full_precision
 @torch.no_grad()
 def kth_neighbor_distances(data, k, batch_size):
     """Euclidean distance of every row of ``data`` to its ``k``-th neighbour.

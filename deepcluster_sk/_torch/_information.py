@@ -6,26 +6,32 @@ estimators (IMSAT, DAC) and DEC's loss use these.
 
 import torch
 
+from ._precision import full_precision
+
 #: Added inside logarithms of probabilities, as in the reference
 #: implementations of IMSAT and DAC.
 LOG_EPS = 1e-8
 
 
+@full_precision
 def entropy(p, dim=-1):
     """Shannon entropy ``-sum p log p`` along ``dim`` (natural log)."""
     return -(p * torch.log(p + LOG_EPS)).sum(dim=dim)
 
 
+@full_precision
 def conditional_entropy(p):
     """``H(Y|X)`` estimated on a batch: the mean entropy of the rows of ``p``."""
     return entropy(p).mean()
 
 
+@full_precision
 def marginal_entropy(p):
     """``H(Y)`` with ``p(y)`` estimated as the mean of the rows of ``p``."""
     return entropy(p.mean(dim=0))
 
 
+@full_precision
 def kl_divergence(p, log_q, reduction="sum"):
     """``KL(P || Q) = sum_ij p_ij log(p_ij / q_ij)``, with ``0 log 0 = 0``.
 

@@ -182,15 +182,17 @@ def run_phase(phase, track=None):
         for period, n_steps in enumerate(phase.periods()):
             phase.before_period(period)
             total, rows = None, 0
-            for _ in range(n_steps):
-                index = next(phase.sampler)
-                loss = step(*phase.batch_inputs(index))
-                monitor.record_start(loss)
-                weighted = loss * index.numel()
-                total = weighted if total is None else total + weighted
-                rows += index.numel()
-                if phase.lr_schedule is not None:
-                    phase.lr_schedule.step()
+            # Autocast without a weight cache may span many optimizer steps.
+            with phase.data.autocast():
+                for _ in range(n_steps):
+                    index = next(phase.sampler)
+                    loss = step(*phase.batch_inputs(index))
+                    monitor.record_start(loss)
+                    weighted = loss * index.numel()
+                    total = weighted if total is None else total + weighted
+                    rows += index.numel()
+                    if phase.lr_schedule is not None:
+                        phase.lr_schedule.step()
             mean = None if total is None else (total / rows).tolist()
             losses.append(mean)
             if _report(phase.end_period(period, mean), monitor, track):

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .._torch._init import init_weights
+from .._torch._precision import full_precision
 from ._engine import Phase, PeriodEnd, run_phase
 from ._optim import CosineSchedule, make_adam
 from ._sampler import RowSampler
@@ -38,6 +39,10 @@ MAX_GRAD_NORM = 10.0
 #: Cosine decay of end-to-end pretraining down to this fraction of the
 #: initial learning rate.
 FINAL_LR_FRACTION = 0.05
+
+
+#: The mean squared error, in float32 under autocast.
+reconstruction_error = full_precision(nn.functional.mse_loss)
 
 
 def reconstruct(autoencoder, x):
@@ -66,7 +71,7 @@ class EndToEndPhase(Phase):
         return list(self.autoencoder.parameters())
 
     def step(self, x):
-        loss = nn.functional.mse_loss(reconstruct(self.autoencoder, x), x)
+        loss = reconstruction_error(reconstruct(self.autoencoder, x), x)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -214,6 +219,7 @@ def _linear_with_activation(sequential, name, part):
     return pairs
 
 
+@full_precision
 def _half_sum_squared_error(reconstruction, target):
     """Caffe's Euclidean loss: half the squared error summed over features.
 

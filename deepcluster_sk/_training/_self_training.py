@@ -10,13 +10,13 @@ With a reconstruction weight the decoder trains too (IDEC, Guo et al.,
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
 from .._torch._data import forward_all
 from .._torch._dec_math import log_soft_assignment, target_distribution
 from .._torch._information import kl_divergence
 from ._engine import Phase, PeriodEnd, run_phase
 from ._optim import make_optimizer
+from ._pretraining import reconstruction_error
 from ._sampler import RowSampler
 
 
@@ -111,7 +111,7 @@ class SelfTrainingPhase(Phase):
         loss = kl_divergence(p, log_q) / x.shape[0]
         if self.reconstruction_weight > 0:
             reconstruction = self.decoder(z)
-            loss = loss + self.reconstruction_weight * nn.functional.mse_loss(
+            loss = loss + self.reconstruction_weight * reconstruction_error(
                 reconstruction, x
             )
         self.optimizer.zero_grad(set_to_none=True)
