@@ -79,6 +79,14 @@ METHODS = {
         k, random_state=seed, device=device
     ),
     "dac": lambda k, seed, device: DACClusterer(k, random_state=seed, device=device),
+    # Not defaults: the float32 comparison of a fit whose "auto" precision
+    # is bfloat16.
+    "imsat-float32": lambda k, seed, device: IMSATClusterer(
+        k, precision="float32", random_state=seed, device=device
+    ),
+    "dec-float32": lambda k, seed, device: DECClusterer(
+        k, precision="float32", random_state=seed, device=device
+    ),
 }
 
 #: The settings an estimator chose, read from its fitted attributes.
@@ -249,6 +257,14 @@ def _settings_text(settings):
     return ", ".join(f"{k}={v}" for k, v in settings.items()) or "-"
 
 
+def _check_estimator_table(runs):
+    table = "| estimator | check_estimator s | checks not passed |\n| --- | --- | --- |\n"
+    return table + "\n".join(
+        f"| {r['method']} | {r['seconds']:.1f} | {', '.join(r['not_passed']) or '-'} |"
+        for r in runs
+    )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -262,31 +278,38 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mnist-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument(
+        "--report-only", action="store_true",
+        help="rewrite the .md from the .json; fit nothing, record no command",
+    )
     args = parser.parse_args(argv)
-    methods = args.methods or list(METHODS)
+    methods = args.methods or [m for m in METHODS if not m.endswith("-float32")]
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"auto_defaults_{args.suite}"
     json_path = stem.with_suffix(".json")
     report = json.loads(json_path.read_text()) if json_path.exists() else {"runs": []}
-    report.setdefault("commands", []).append(shlex.join(["python", *sys.argv]))
-    report["environment"] = {
-        **environment(),
-        "deepcluster_sk": deepcluster_sk.__version__,
-        "platform": platform.platform(),
-    }
-    report["environment"]["first_fit_seconds"] = warm_up()
+    if not args.report_only:
+        report.setdefault("commands", []).append(shlex.join(["python", *sys.argv]))
+        report["environment"] = {
+            **environment(),
+            "deepcluster_sk": deepcluster_sk.__version__,
+            "platform": platform.platform(),
+        }
+        report["environment"]["first_fit_seconds"] = warm_up()
 
-    if args.suite == "check-estimator":
+    if args.report_only:
+        table = (
+            _check_estimator_table(report["runs"])
+            if args.suite == "check-estimator"
+            else summary_table(report["runs"])
+        )
+    elif args.suite == "check-estimator":
         for method in [m for m in methods if m != "kmeans"]:
             row = time_check_estimator(method)
             print(f"{method}: {row['seconds']:.1f} s, not passed: {row['not_passed']}")
             report["runs"] = [r for r in report["runs"] if r["method"] != method]
             report["runs"].append(row)
-        table = "| estimator | check_estimator s | checks not passed |\n| --- | --- | --- |\n"
-        table += "\n".join(
-            f"| {r['method']} | {r['seconds']:.1f} | {', '.join(r['not_passed']) or '-'} |"
-            for r in report["runs"]
-        )
+        table = _check_estimator_table(report["runs"])
     else:
         for data, (X, y, standardise) in datasets(args.suite, args.mnist_dir).items():
             if args.data and data not in args.data:
@@ -320,8 +343,9 @@ def main(argv=None):
         "Commands:",
         *[f"- `{c}`" for c in report["commands"]],
         "",
-        f"Machine: {env['cpu_count']} CPU cores, torch threads {env['torch_threads']} "
-        f"(the estimators train small networks on one), load average at the last "
+        f"Machine: {env.get('cpu_model', 'CPU model not recorded')}, "
+        f"{env['cpu_count']} CPU cores, torch threads {env['torch_threads']}, "
+        f"load average at the last "
         f"start {[round(x, 2) for x in env['load_average_at_start']]}; torch "
         f"{env['torch']}, scikit-learn {env['sklearn']}, Python {env['python']}. "
         f"The fits are timed in a warm process: the first fit of the last run "

@@ -73,39 +73,36 @@ def auto_batch_size(n_samples):
     return _clip(_power_of_two_floor(n_samples / _ROWS_PER_BATCH), _BATCH_RANGE)
 
 
-#: In bfloat16 the ``"auto"`` batch grows until a step's forward pass has
-#: about ``_EFFICIENT_STEP_WORK`` multiply-adds, keeping at least
-#: ``_MIN_STEPS_PER_EPOCH`` steps per epoch: a step of the paper's network
-#: ran at 23% of the bfloat16 matmul peak at batch 64, 45% at 1 024, 51% at
-#: 2 048 and 57% at 4 096 on a 2-core Xeon with AMX
-#: (``benchmarks/results/tuning/precision_steps.md``, ``roofline_cpu.md``),
-#: while on the MNIST test split batches of 256 and 1 024 reached the same
-#: reconstruction error and accuracy in the same minute of pretraining
-#: (``benchmarks/results/tuning/batch_equal_time.jsonl``).
-_EFFICIENT_STEP_WORK = 6.5e9
+#: In bfloat16 the ``"auto"`` batch grows to ``n / 8`` rows, at most 256:
+#: a step of the paper's network then runs at about a quarter of the
+#: bfloat16 matmul peak instead of a tenth at batch 64 in float32
+#: (``benchmarks/results/tuning/precision_steps.md``), and pretraining
+#: still gets the Adam updates it is short of. Larger batches run closer to
+#: the peak (about half at 1 024-2 048, ``roofline_cpu.md``) but train
+#: worse: on the MNIST test split DEC with batches of 1 024 (1 330 steps,
+#: 1.33 M samples, about 100 s) reached 0.630 mean ACC, 9 360 steps of 256
+#: (2.34 M samples) 0.739 on seed 0
+#: (``benchmarks/results/tuning/batch_1024_default.md``); the
+#: reconstruction error follows the number of steps more than the samples.
 _MIN_STEPS_PER_EPOCH = 8
-_MAX_BATCH = 4096
+_MAX_BFLOAT16_BATCH = 256
 
 
-def throughput_batch_size(n_samples, work_per_sample):
+def bfloat16_batch_size(n_samples):
     """The ``"auto"`` mini-batch of a fit in bfloat16.
 
     Parameters
     ----------
     n_samples : int
-    work_per_sample : float
-        Multiply-adds of one sample's forward pass through the network.
 
     Returns
     -------
     batch_size : int
-        The power of two whose step has about ``_EFFICIENT_STEP_WORK``
-        multiply-adds, at most ``n_samples / 8`` and 4 096, and at least
+        ``n_samples / 8`` as a power of two, at most 256 and at least
         :func:`auto_batch_size`.
     """
-    efficient = _power_of_two_ceil(_EFFICIENT_STEP_WORK / max(work_per_sample, 1))
     most = _power_of_two_floor(n_samples / _MIN_STEPS_PER_EPOCH)
-    return int(max(auto_batch_size(n_samples), min(efficient, most, _MAX_BATCH)))
+    return int(max(auto_batch_size(n_samples), min(most, _MAX_BFLOAT16_BATCH)))
 
 
 def auto_width(n_features, bounds=_WIDTH_RANGE):
@@ -134,9 +131,10 @@ def auto_hidden_dims(n_features):
 
 
 #: How much more work the budget buys in bfloat16. Its steps of the paper's
-#: network at its batch (2 048) ran 4.3x to 4.9x as many samples per second
-#: as float32 steps at batch 64; 3x spends part of that on a shorter fit and
-#: part on more pretraining.
+#: network at batch 256 ran 3.1x as many samples per second as float32
+#: steps at batch 64 (``tuning/precision_steps.md``): 3x buys three times
+#: the samples (and three quarters of the steps) in about the time of a
+#: float32 fit.
 _BFLOAT16_WORK_FACTOR = 3.0
 
 
@@ -288,10 +286,11 @@ def auto_layerwise_iterations(n_samples, batch_size):
 #: Up to 10 000 samples it converged within 33; on all of MNIST 0.4% of the
 #: labels still changed after 40 updates, and after 80 (a ConvergenceWarning
 #: either way), so more updates only cost time there.
-#: With the larger batches of bfloat16, an update also comes after at most
-#: ``_MAX_UPDATE_SAMPLES`` rows (50 steps of 1 024 on the MNIST test split,
-#: where self-training gained as much over k-means as with 140 steps of 256),
-#: so that self-training's cost does not grow with the batch.
+#: With large batches (above 365 rows, such as an explicit 1 024), an
+#: update also comes after at most ``_MAX_UPDATE_SAMPLES`` rows (50 steps
+#: of 1 024 on the MNIST test split, where self-training gained as much
+#: over k-means as 140 steps of 256), so that self-training's cost does not
+#: grow with the batch.
 _UPDATE_EPOCHS = 5
 _MAX_UPDATE_INTERVAL = 140
 _MAX_UPDATE_SAMPLES = 51200

@@ -109,27 +109,48 @@ def write_auto_settings_table(path):
 
     The values come from the estimators' own ``_planned_settings``: the
     rules ``fit`` applies, with the default network built and its work
-    measured, so the table cannot drift from the code.
+    measured, so the table cannot drift from the code. DEC's settings are
+    given for a device without bfloat16 units (float32) and, where they
+    differ, after a slash for one with them, whatever machine builds the
+    documentation.
     """
+    from unittest import mock
+
+    import deepcluster_sk._torch._precision as precision_rule
     from deepcluster_sk import DACClusterer, DECClusterer, IMSATClusterer
     from deepcluster_sk._training._sampler import steps_per_epoch
 
     header = (
-        "data", "n_samples x n_features", "DEC ``hidden_dims_``", "``batch_size_``",
+        "data", "n_samples x n_features", "DEC ``hidden_dims_``",
+        "``precision_`` with bfloat16 units", "``batch_size_``",
         "``pretrain_epochs_`` (steps)", "``update_interval_``", "``max_iter_``",
         "IMSAT ``hidden_dims_``", "IMSAT ``eps_scale_``",
         "DAC ``steps_per_stage_``",
     )
+
+    def both(values):
+        return values[0] if values[0] == values[1] else " / ".join(values)
+
     rows = []
     for name, n, d in AUTO_TABLE_SHAPES:
-        dec = DECClusterer()._planned_settings(n, d)
-        imsat = IMSATClusterer()._planned_settings(n, d)
-        dac = DACClusterer()._planned_settings(n, d)
-        steps = dec["pretrain_epochs"] * steps_per_epoch(n, dec["batch_size"])
+        with mock.patch.object(precision_rule, "native_bfloat16", lambda device: False):
+            plain = DECClusterer()._planned_settings(n, d)
+        with mock.patch.object(precision_rule, "native_bfloat16", lambda device: True):
+            units = DECClusterer()._planned_settings(n, d)
+        imsat = IMSATClusterer(precision="float32")._planned_settings(n, d)
+        dac = DACClusterer(precision="float32")._planned_settings(n, d)
+
+        def epochs(dec):
+            steps = dec["pretrain_epochs"] * steps_per_epoch(n, dec["batch_size"])
+            return f"{dec['pretrain_epochs']} ({steps:,})"
+
         rows.append((
-            name, f"{n:,} x {d:,}", str(dec["hidden_dims"]), str(dec["batch_size"]),
-            f"{dec['pretrain_epochs']} ({steps:,})", str(dec["update_interval"]),
-            str(dec["max_iter"]), str(imsat["hidden_dims"]), str(imsat["eps_scale"]),
+            name, f"{n:,} x {d:,}", str(plain["hidden_dims"]), units["precision"],
+            both([str(plain["batch_size"]), str(units["batch_size"])]),
+            both([epochs(plain), epochs(units)]),
+            both([str(plain["update_interval"]), str(units["update_interval"])]),
+            both([str(plain["max_iter"]), str(units["max_iter"])]),
+            str(imsat["hidden_dims"]), str(imsat["eps_scale"]),
             str(dac["steps_per_stage"]),
         ))
     lines = [".. list-table::", "   :header-rows: 1", ""]

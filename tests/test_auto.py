@@ -97,13 +97,11 @@ def test_the_budget_follows_the_measured_work_of_the_network():
         assert 2.9 < epochs[0] / epochs[1] < 3.5
 
 
-def test_bfloat16_buys_three_times_the_work_on_batches_that_fill_the_chip():
-    paper_net = 2 * (784 * 500 + 500 * 500 + 500 * 2000 + 2000 * 10)
-    assert _auto.throughput_batch_size(70000, paper_net) == 2048
-    assert _auto.throughput_batch_size(10000, paper_net) == 1024  # n / 8 binds
-    # Never above n / 8, unless the small-data rule gives more.
-    assert _auto.throughput_batch_size(300, 10) == 32
-    assert _auto.throughput_batch_size(100, 10) == _auto.auto_batch_size(100) == 16
+def test_bfloat16_buys_three_times_the_work_on_larger_batches():
+    assert _auto.bfloat16_batch_size(70000) == _auto.bfloat16_batch_size(10000) == 256
+    # n / 8, but never below the small-data rule.
+    assert _auto.bfloat16_batch_size(1000) == 64
+    assert _auto.bfloat16_batch_size(100) == _auto.auto_batch_size(100) == 16
     assert _auto.max_training_work(10000, "bfloat16") == pytest.approx(
         3 * _auto.max_training_work(10000)
     )
@@ -112,11 +110,12 @@ def test_bfloat16_buys_three_times_the_work_on_batches_that_fill_the_chip():
         for p in ("float32", "bfloat16")
     }
     assert settings["float32"]["batch_size"] == 64
-    assert settings["bfloat16"]["batch_size"] == 2048
+    assert settings["bfloat16"]["batch_size"] == 256
 
 
 def test_target_updates_come_after_at_most_51200_rows():
     assert _auto.auto_update_interval(1797, 64) == 140
+    assert _auto.auto_update_interval(70000, 256) == 140
     assert _auto.auto_update_interval(10000, 1024) == 50
     assert _auto.auto_update_interval(70000, 2048) == 25
     assert _auto.auto_update_interval(100, 64) == 10  # five epochs of two steps

@@ -87,10 +87,10 @@ def test_auto_picks_bfloat16_for_a_fit_whose_step_gains(bfloat16_units, any_step
 
 def test_auto_weighs_the_step_at_the_batch_bfloat16_would_train_on(bfloat16_units):
     # At the small-data batch (64) a step of this network is below the
-    # threshold; at the batch bfloat16 trains on (1 024) it is above.
+    # threshold; at the batch bfloat16 trains on (256) it is above.
     model = DECClusterer(10, hidden_dims=(250, 250, 1000))
     settings = model._planned_settings(10000, 784)
-    assert (settings["precision"], settings["batch_size"]) == ("bfloat16", 1024)
+    assert (settings["precision"], settings["batch_size"]) == ("bfloat16", 256)
     digits = DECClusterer(10)._planned_settings(1797, 64)
     assert (digits["precision"], digits["batch_size"]) == ("float32", 64)
 

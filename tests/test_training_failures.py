@@ -122,11 +122,12 @@ def test_a_healthy_fit_warns_about_nothing_and_says_why_it_stopped(name, reason,
 # -- divergence ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 @pytest.mark.parametrize("name, parameter, value, phase, unit", DIVERGING)
 def test_a_diverging_fit_names_the_learning_rate_and_leaves_no_model(
-    name, parameter, value, phase, unit, X
+    name, parameter, value, phase, unit, precision, X
 ):
-    model = _make(name).fit(X)
+    model = _make(name, precision=precision).fit(X)
     model.set_params(**{parameter: value})
     expected = (
         rf"^{phase} diverged at {unit} \d+ \(.+\); "

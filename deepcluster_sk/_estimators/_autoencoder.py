@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from .._auto import auto_hidden_dims, pretraining_settings, throughput_batch_size
+from .._auto import auto_hidden_dims, bfloat16_batch_size, pretraining_settings
 from .._diagnostics import check_finite_embedding, lower
 from .._torch._data import forward_all
 from .._torch._kmeans import torch_kmeans
@@ -168,7 +168,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
 
     def _bfloat16_batch_size(self, n_samples, batch_size, work_per_sample):
         if self.batch_size == "auto":
-            return throughput_batch_size(n_samples, work_per_sample)
+            return bfloat16_batch_size(n_samples)
         return batch_size
 
     def _budget_settings(self, n_samples, n_features, settings, work_per_sample):

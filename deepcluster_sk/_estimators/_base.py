@@ -55,7 +55,10 @@ from ._parameters import (
 )
 
 #: Rows per batch when predicting or computing a full pass during training.
-INFERENCE_BATCH_SIZE = {"cpu": 4096, "cuda": 65536}
+#: On a CPU smaller batches stay in cache: the MNIST encoder passed 265 000
+#: rows/s in bfloat16 at 1 024 rows, 144 000 at 4 096 and 106 000 at 16 384
+#: (55 000, 48 000 and 47 000 in float32; ``benchmarks/results/roofline_cpu.md``).
+INFERENCE_BATCH_SIZE = {"cpu": 1024, "cuda": 65536}
 
 
 def check_hidden_dims(hidden_dims):

@@ -38,7 +38,9 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         Mini-batch size of pretraining and self-training. ``"auto"`` is about
         ``n_samples / 28``, a power of two between 16 and 64, so that small
         data sets still get many updates per epoch (the paper's 256 trains
-        worse for the same compute on a CPU).
+        worse for the same compute on a CPU). A fit in bfloat16 (see
+        ``precision``) instead takes about ``n_samples / 8``, a power of two
+        between 16 and 256 (256 on MNIST), whose steps use the chip better.
     hidden_dims : tuple of int or "auto", default="auto"
         Widths of the encoder's hidden layers of the default network; the
         decoder mirrors them.
@@ -77,9 +79,11 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         Epochs of end-to-end autoencoder pretraining. ``"auto"`` sizes the
         budget in mini-batch steps: ``2 * n_features * sqrt(n_samples)``,
         between 300 and 50 000 steps and 10 and 400 epochs, capped in
-        compute so that 10 000 samples take about two and a half minutes of
-        a 2-core CPU and 70 000 about eleven (a 4-feature table gets 300
-        steps, digits about 5 000, MNIST the compute cap).
+        compute (forward multiply-adds): in float32 so that 10 000 samples
+        take about two and a half minutes of a 2-core CPU, and three times
+        that compute in bfloat16, whose steps at batch 256 run about three
+        times as many samples per second (a 4-feature table gets 300 steps,
+        digits about 5 000, MNIST the compute cap).
     pretrain_learning_rate : float, default=1e-3
         Initial learning rate of Adam during pretraining, decayed along a
         cosine to 5% of its value.
@@ -100,7 +104,8 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     update_interval : int or "auto", default="auto"
         Self-training steps between two recomputations of the target
         distribution over the whole data set. ``"auto"`` is five epochs, at
-        most 140 steps (DEC-keras's value on MNIST).
+        most 140 steps (DEC-keras's value on MNIST) and at most 51 200 rows
+        (for large batches).
     tol : float, default=1e-3
         Stop self-training when fewer than this fraction of the hard
         assignments changed between two target updates.

@@ -1,0 +1,130 @@
+"""The other levers of training speed on a CPU, each measured once.
+
+1. Adam's implementations (``fused=True``, ``foreach=True``, the
+   single-tensor loop) on the pretraining step: the package uses the fused
+   one (``_training/_optim.make_optimizer``).
+2. ``torch.compile`` of the whole pretraining step (forward, backward, Adam)
+   against the eager step: compile seconds and steps per second.
+3. The per-step overhead of the training loop: ``run_phase`` (sampler,
+   batch gathering, divergence monitor, schedule) against calling the step
+   on one fixed batch.
+
+For the digits network at batch 64 in float32 and the paper's network at
+batch 256 in bfloat16, the defaults of those data.
+
+Run alone on the machine:  python benchmarks/tuning/levers.py
+Writes benchmarks/results/tuning/levers.md and .json.
+"""
+
+import json
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from imbalance import environment  # noqa: E402
+from roofline import time_phase  # noqa: E402
+
+from deepcluster_sk._torch._data import TrainingData  # noqa: E402
+from deepcluster_sk._training._pretraining import EndToEndPhase  # noqa: E402
+from deepcluster_sk._training._sampler import RowSampler  # noqa: E402
+from deepcluster_sk.nn import MLPAutoencoder  # noqa: E402
+
+CASES = (
+    ("digits network, batch 64, float32", 64, (128, 128, 256), 64, "float32", 200),
+    ("paper network, batch 256, bfloat16", 784, (500, 500, 2000), 256, "bfloat16",
+     40),
+)
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "tuning"
+
+
+def make_phase(n_features, hidden_dims, batch, precision, adam=None):
+    torch.manual_seed(0)
+    autoencoder = MLPAutoencoder(n_features, hidden_dims, 10)
+    X = torch.rand(8 * batch, n_features)
+    data = TrainingData(X.numpy(), torch.device("cpu"))
+    data.precision = precision
+    sampler = RowSampler(data.n_samples, batch, torch.Generator(), data.device)
+    phase = EndToEndPhase(autoencoder, data, sampler, 1, 1e-3, "")
+    if adam is not None:
+        phase.optimizer = torch.optim.Adam(autoencoder.parameters(), lr=1e-3, **adam)
+        phase.lr_schedule = None
+    return phase, X[:batch]
+
+
+def seconds_per_step(step, x, data, n_steps, repeats=5):
+    with data.autocast():
+        for _ in range(3):
+            step(x)
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(n_steps):
+                step(x)
+            runs.append((time.perf_counter() - start) / n_steps)
+    return statistics.median(runs)
+
+
+def main():
+    results = []
+    for label, d, dims, batch, precision, n_steps in CASES:
+        row = {"case": label}
+        for name, adam in (("fused", {"fused": True}), ("foreach", {"foreach": True}),
+                           ("single-tensor", {"foreach": False})):
+            phase, x = make_phase(d, dims, batch, precision, adam)
+            row[f"adam {name} ms"] = 1e3 * seconds_per_step(phase.step, x, phase.data,
+                                                           n_steps)
+        phase, x = make_phase(d, dims, batch, precision)
+        row["eager step ms"] = 1e3 * seconds_per_step(phase.step, x, phase.data, n_steps)
+        row["run_phase ms per step"] = 1e3 * time_phase(phase, n_steps, 5, graphs=False)
+        phase, x = make_phase(d, dims, batch, precision)
+        compiled = torch.compile(phase.step)
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings(), phase.data.autocast():
+                warnings.simplefilter("ignore")
+                compiled(x)
+            row["compile s"] = time.perf_counter() - start
+            row["compiled step ms"] = 1e3 * seconds_per_step(compiled, x, phase.data,
+                                                            n_steps)
+        except Exception as exc:  # noqa: BLE001 - record why it failed
+            row["compile error"] = f"{type(exc).__name__}: {exc}"[:300]
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    write(results)
+
+
+def write(results):
+    env = environment()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "levers.json").write_text(
+        json.dumps({"environment": env, "rows": results}, indent=1)
+    )
+    keys = [k for k in results[0] if k != "case"]
+    lines = [
+        "# Other levers of CPU training speed",
+        "",
+        "Command: `python benchmarks/tuning/levers.py`  ",
+        f"Machine: {env['cpu_model']}, {env['torch_threads']} torch threads, "
+        f"torch {env['torch']}; median of 5 runs; the step is "
+        "`EndToEndPhase.step` (forward, MSE backward, Adam).",
+        "",
+        "| case | " + " | ".join(keys) + " |",
+        "| --- | " + " | ".join("---" for _ in keys) + " |",
+    ]
+    for r in results:
+        cells = [
+            f"{r[k]:.2f}" if isinstance(r.get(k), float) else str(r.get(k, "-"))
+            for k in keys
+        ]
+        lines.append(f"| {r['case']} | " + " | ".join(cells) + " |")
+    (RESULTS / "levers.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
