@@ -55,9 +55,10 @@ from ._parameters import (
 )
 
 #: Rows per batch when predicting or computing a full pass during training.
-#: On a CPU smaller batches stay in cache: the MNIST encoder passed 265 000
-#: rows/s in bfloat16 at 1 024 rows, 144 000 at 4 096 and 106 000 at 16 384
-#: (55 000, 48 000 and 47 000 in float32; ``benchmarks/results/roofline_cpu.md``).
+#: On a CPU smaller batches stay in cache: the MNIST encoder passed 172 000
+#: rows/s in bfloat16 at 1 024 and at 4 096 rows and 114 000 at 16 384, and
+#: 56 000, 49 000 and 41 000 in float32 (``benchmarks/results/roofline_cpu.md``;
+#: an earlier run of it: 266 000, 144 000 and 106 000 in bfloat16).
 INFERENCE_BATCH_SIZE = {"cpu": 1024, "cuda": 65536}
 
 
