@@ -166,7 +166,7 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         built_for = passes_keyword(self, "autoencoder", "n_components")
         return check_autoencoder(network, x, self.n_components if built_for else None)
 
-    def _bfloat16_batch_size(self, n_samples, batch_size, work_per_sample):
+    def _bfloat16_batch_size(self, n_samples, batch_size):
         if self.batch_size == "auto":
             return bfloat16_batch_size(n_samples)
         return batch_size

@@ -281,7 +281,7 @@ class BaseDeepClusterer(
         ``"bfloat16"`` is a ``ValueError``.
         """
         float32 = {"precision": "float32", "batch_size": settings["batch_size"]}
-        batch = self._bfloat16_batch_size(n_samples, settings["batch_size"], work)
+        batch = self._bfloat16_batch_size(n_samples, settings["batch_size"])
         step_work = self._passes_per_step * batch * work
         precision = resolve_precision(self.precision, example.device, step_work)
         if precision == "float32":
@@ -297,7 +297,7 @@ class BaseDeepClusterer(
             ) from exc
         return {"precision": precision, "batch_size": batch}
 
-    def _bfloat16_batch_size(self, n_samples, batch_size, work_per_sample):
+    def _bfloat16_batch_size(self, n_samples, batch_size):
         """The batch of a fit in bfloat16: ``batch_size`` unless a rule grows it."""
         return batch_size
 
