@@ -5,6 +5,7 @@ from ._estimators._ae_kmeans import AutoencoderKMeans
 from ._estimators._dac import DACClusterer
 from ._estimators._dec import DECClusterer
 from ._estimators._imsat import IMSATClusterer
+from ._estimators._n2d import N2DClusterer
 
-__all__ = ["AutoencoderKMeans", "DACClusterer", "DECClusterer", "IMSATClusterer", "nn"]
+__all__ = ["AutoencoderKMeans", "DACClusterer", "DECClusterer", "IMSATClusterer", "N2DClusterer", "nn"]
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@
 EXAMPLE_ORDER = (
     "quickstart.py",
     "compare_family.py",
+    "n2d_manifold.py",
     "embedding_tsne.py",
     "training_curves.py",
     "own_network.py",

@@ -2,10 +2,11 @@
 The estimators of the family side by side
 =========================================
 
-All four estimators of the package, with their defaults, next to
+The estimators of the package, with their defaults, next to
 :class:`~sklearn.cluster.KMeans` on scikit-learn's digits: DEC, IDEC (DEC
 that keeps the decoder's reconstruction loss during self-training,
-``reconstruction_weight=1``), autoencoder + k-means, IMSAT and DAC.
+``reconstruction_weight=1``), N2D (UMAP and a Gaussian mixture on the
+autoencoder's embedding), autoencoder + k-means, IMSAT and DAC.
 
 One seed on one data set: a sketch of how to compare them on your own
 data, not a ranking. The user guide's :ref:`family` page gives the
@@ -24,6 +25,7 @@ from deepcluster_sk import (
     DACClusterer,
     DECClusterer,
     IMSATClusterer,
+    N2DClusterer,
 )
 from deepcluster_sk.metrics import cluster_accuracy
 
@@ -35,6 +37,7 @@ models = {
     "AutoencoderKMeans": AutoencoderKMeans(n_clusters=10, random_state=0),
     "DEC": DECClusterer(n_clusters=10, random_state=0),
     "IDEC": DECClusterer(n_clusters=10, reconstruction_weight=1, random_state=0),
+    "N2D": N2DClusterer(n_clusters=10, random_state=0),
     "IMSAT": IMSATClusterer(n_clusters=10, random_state=0),
     "DAC": DACClusterer(n_clusters=10, random_state=0),
 }

@@ -24,8 +24,10 @@ X, y = load_digits(return_X_y=True)
 X = X / 16.0
 
 # %%
-# ``n_clusters`` is the only setting DEC needs: the network, the batch size
-# and the training length are chosen from the shape of the data.
+# ``n_clusters`` is the only setting DEC needs: the network, the batch size,
+# the training length and where self-training starts (on data of this size,
+# from the clusters of the embedding's UMAP manifold, which needs
+# umap-learn) are chosen from the shape of the data.
 models = {
     "DECClusterer": DECClusterer(n_clusters=10, random_state=0),
     "KMeans": KMeans(n_clusters=10, n_init=20, random_state=0),
@@ -49,5 +51,6 @@ dec = models["DECClusterer"]
 print("hidden_dims_:", dec.hidden_dims_)
 print("batch_size_:", dec.batch_size_)
 print("pretrain_epochs_:", dec.pretrain_epochs_)
+print("init_ (where self-training started):", dec.init_)
 print("self-training steps run (n_iter_):", dec.n_iter_)
 print("why self-training stopped:", dec.history_["stop_reason"])

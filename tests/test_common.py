@@ -26,6 +26,7 @@ from deepcluster_sk import (
     DACClusterer,
     DECClusterer,
     IMSATClusterer,
+    N2DClusterer,
 )
 
 _AE_KMEANS = {k: v for k, v in FAST_DEC.items() if k not in ("max_iter", "update_interval")}
@@ -35,6 +36,7 @@ ESTIMATORS = [
     AutoencoderKMeans(n_clusters=3, **_AE_KMEANS),
     IMSATClusterer(n_clusters=3, **FIT_IMSAT),
     DACClusterer(n_clusters=3, **FIT_DAC),
+    N2DClusterer(n_clusters=3, manifold=True, **_AE_KMEANS),
 ]
 IDS = [type(e).__name__ for e in ESTIMATORS]
 each_estimator = pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)

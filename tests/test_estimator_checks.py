@@ -11,6 +11,7 @@ from deepcluster_sk import (
     DACClusterer,
     DECClusterer,
     IMSATClusterer,
+    N2DClusterer,
 )
 
 # Small networks and budgets: the checks fit dozens of times on tiny data,
@@ -44,6 +45,9 @@ def _expected_failed_checks(estimator):
         AutoencoderKMeans(**FAST, n_init=3),
         IMSATClusterer(n_clusters=3, **FAST_IMSAT),
         DACClusterer(n_clusters=3, **FAST_DAC),
+        # The manifold step forced on: the checks' data is below the size
+        # from which "auto" uses it.
+        N2DClusterer(**FAST, n_init=2, manifold=True),
     ],
     expected_failed_checks=_expected_failed_checks,
 )

@@ -116,7 +116,8 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
     (1797, 10)
     """
 
-    def _cluster(self, fit, autoencoder, embedding, centers, labels, pretrain_losses):
+    def _cluster(self, fit, autoencoder, embedding, pretrain_losses):
+        centers, labels = self._kmeans(fit, embedding)
         centers_t = torch.from_numpy(centers).to(embedding.device)
         inertia = squared_distances(embedding, centers_t).min(dim=1).values.sum()
         self.cluster_centers_ = centers

@@ -3,9 +3,9 @@
 :class:`BaseAutoencoderClusterer` fills in the hooks of
 :class:`~._base.BaseDeepClusterer`: it builds the autoencoder (the default
 :class:`~deepcluster_sk.nn.MLPAutoencoder` or the user's), pretrains it
-(cached through ``memory``), embeds the training data, initialises the
-centres by k-means and hands over to ``_cluster``, the one hook a subclass
-writes. ``transform`` returns the embedding.
+(cached through ``memory``), embeds the training data and hands over to
+``_cluster``, the one hook a subclass writes (k-means on the embedding is one
+call away). ``transform`` returns the embedding.
 """
 
 import math
@@ -88,11 +88,12 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     """Base class of the estimators that cluster an autoencoder's embedding.
 
     Adds the autoencoder's parameters, its pretraining (cached through
-    ``memory``), the k-means initialisation of the centres and
+    ``memory``), the k-means clustering of the embedding and
     ``transform`` into the embedding. A subclass implements
-    ``_cluster(fit, autoencoder, embedding, centers, labels,
-    pretrain_losses)``, which sets ``cluster_centers_`` (in the embedding),
-    ``labels_``, ``n_iter_``, ``history_`` and its own attributes.
+    ``_cluster(fit, autoencoder, embedding, pretrain_losses)``, which
+    clusters the training embedding (``_kmeans`` gives the k-means
+    initialisation) and sets ``cluster_centers_``, ``labels_``, ``n_iter_``,
+    ``history_`` and its own attributes.
     """
 
     autoencoder = Param(None, None, type, torch.nn.Module)
@@ -186,15 +187,12 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
     def _train(self, fit):
         autoencoder, losses = self._pretrained_autoencoder(fit)
         embedding = self._training_embedding(autoencoder, fit.data)
-        centers, labels = kmeans_centers(
-            embedding, self.n_clusters, self.n_init, draw_seed(fit.rng)
-        )
-        self._cluster(fit, autoencoder, embedding, centers, labels, losses)
+        self._cluster(fit, autoencoder, embedding, losses)
         autoencoder.requires_grad_(False)
         self.autoencoder_ = autoencoder
 
-    def _cluster(self, fit, autoencoder, embedding, centers, labels, pretrain_losses):
-        """Cluster from the k-means initialisation; set the fitted attributes.
+    def _cluster(self, fit, autoencoder, embedding, pretrain_losses):
+        """Cluster the embedding; set the fitted attributes.
 
         Parameters
         ----------
@@ -203,13 +201,14 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
             The pretrained autoencoder, on the training device.
         embedding : torch.Tensor of shape (n_samples, n_components)
             Of the training data.
-        centers : ndarray of shape (n_clusters, n_components)
-        labels : ndarray of shape (n_samples,)
-            k-means on the embedding.
         pretrain_losses : list of float
             Mean reconstruction loss of each pretraining epoch.
         """
         raise NotImplementedError
+
+    def _kmeans(self, fit, embedding):
+        """k-means on the embedding, seeded from the fit: ``(centers, labels)``."""
+        return kmeans_centers(embedding, self.n_clusters, self.n_init, draw_seed(fit.rng))
 
     # -- pretraining ---------------------------------------------------------
 

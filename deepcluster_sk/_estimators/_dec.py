@@ -6,14 +6,27 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._auto import self_training_settings
+import warnings
+
+from .._auto import manifold_settings, self_training_settings
 from .._diagnostics import lower, warn_if_not_converged
+from .._manifold import UMAP_EXTRA, cluster_means, import_umap, umap_available
 from .._torch._dec_math import log_soft_assignment, target_distribution
 from .._torch._information import kl_divergence
 from .._training._self_training import self_train
 from ._autoencoder import BaseAutoencoderClusterer
 from ._base import SoftAssignmentMixin
+from ._neighbourhood import (
+    MIXTURE_N_INIT,
+    N_NEIGHBORS,
+    UMAP_COMPONENTS,
+    manifold_clustering,
+)
 from ._parameters import Param
+
+#: Target updates over which self-training from the manifold clusters trains
+#: towards the mixture's posteriors before its own target takes over.
+_MANIFOLD_TARGET_UPDATES = 3
 
 
 class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
@@ -21,7 +34,8 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
 
     Learns a low-dimensional embedding with an autoencoder (fully connected
     by default, or a network of your own), initialises cluster centres in it
-    with k-means, then refines encoder and
+    (with k-means as in the paper, or from the clusters of the embedding's
+    UMAP manifold on larger data, see ``init``), then refines encoder and
     centres together by minimising ``KL(P || Q)`` between the Student-t soft
     assignment ``Q`` and its sharpened target ``P`` (Xie et al., 2016).
 
@@ -80,10 +94,12 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         budget in mini-batch steps: ``2 * n_features * sqrt(n_samples)``,
         between 300 and 50 000 steps and 10 and 400 epochs, capped in
         compute (forward multiply-adds): in float32 so that 10 000 samples
-        take about two and a half minutes of a 2-core CPU, and three times
-        that compute in bfloat16, whose steps at batch 256 run about three
-        times as many samples per second (a 4-feature table gets 300 steps,
-        digits about 5 000, MNIST the compute cap).
+        take about two and a half minutes of a 2-core CPU; in bfloat16,
+        whose steps at batch 256 run 1.3-3 times as many samples per second,
+        1.5 times that compute at 10 000 samples, growing as
+        ``n_samples ** 0.65`` (a 4-feature table gets 300 steps, digits
+        about 5 000, MNIST the compute cap: about 67 epochs of the paper's
+        network on 10 000 images, 35 on 70 000).
     pretrain_learning_rate : float, default=1e-3
         Initial learning rate of Adam during pretraining, decayed along a
         cosine to 5% of its value.
@@ -94,8 +110,9 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         paper uses 50 000 steps per stage on MNIST (about 180 epochs), which
         takes hours on a CPU.
     n_init : int, default=20
-        Number of k-means runs on the embedding; the best one initialises
-        the centres.
+        Number of k-means runs on the embedding with ``init_="kmeans"``; the
+        best one initialises the centres. (The manifold start fits its
+        mixture from 5 initialisations, as :class:`N2DClusterer` does.)
     alpha : float, default=1.0
         Degrees of freedom of the Student's t kernel.
     max_iter : int or "auto", default="auto"
@@ -121,6 +138,27 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         during self-training. 0 is DEC; a positive value is IDEC (whose
         paper weights the clustering loss by 0.1 against the reconstruction,
         i.e. ``reconstruction_weight=10``).
+    init : {"auto", "kmeans", "manifold"}, default="auto"
+        Where self-training starts. ``"kmeans"`` is the paper's: k-means
+        (``n_init`` runs) on the embedding. ``"manifold"`` clusters the
+        embedding's UMAP manifold with a full-covariance Gaussian mixture,
+        as :class:`N2DClusterer` does, and
+        starts from the mean embedding of each cluster, training towards the
+        mixture's sharpened posteriors for the first three target periods
+        before its own target takes over: the neighbour graph separates
+        clusters that are curved or elongated in the embedding, which
+        k-means splits. UMAP runs at fit time only; ``predict`` stays
+        the encoder and the Student-t kernel. ``"auto"`` is ``"manifold"``
+        from 1 000 samples on and ``"kmeans"`` below, where the neighbour
+        graph of a small table adds noise; it needs umap-learn
+        (``pip install 'deepcluster-sk[umap]'``) and warns and uses
+        ``"kmeans"`` where it is missing. ``init_`` holds the choice.
+    n_neighbors : int or "auto", default="auto"
+        UMAP's neighbours per point with ``init_="manifold"``; ``"auto"`` is
+        20, at most ``n_samples - 1``.
+    umap_components : int or "auto", default="auto"
+        Dimension of the manifold with ``init_="manifold"``; ``"auto"`` is
+        ``n_clusters``, at least 2 and at most 10.
     device : {"auto", "cpu", "cuda"} or str, default="auto"
         Where to train: ``"auto"`` uses CUDA when available. ``"cuda:N"``
         selects a GPU.
@@ -170,8 +208,10 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     autoencoder_ : torch.nn.Module
         The trained autoencoder; ``autoencoder_.encoder`` maps inputs to the
         embedding.
-    hidden_dims_, batch_size_, pretrain_epochs_, update_interval_, max_iter_, precision_
+    hidden_dims_, batch_size_, pretrain_epochs_, update_interval_, max_iter_, precision_, init_
         The values used, with each ``"auto"`` resolved for the training data
+        (and ``n_neighbors_``, ``umap_components_`` with
+        ``init_="manifold"``)
         (``pretrain_iterations_`` instead of ``pretrain_epochs_`` with
         ``pretrain="layerwise"``; no ``hidden_dims_`` with an
         ``autoencoder`` of your own, whose measured work sizes the
@@ -194,6 +234,8 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     See Also
     --------
     sklearn.cluster.KMeans : Clustering in the input space.
+    N2DClusterer : The manifold clustering that ``init="manifold"`` starts
+        from, as an estimator of its own.
 
     Notes
     -----
@@ -221,6 +263,9 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
        Clustering Analysis". ICML 2016.
     .. [2] X. Guo, L. Gao, X. Liu, J. Yin. "Improved Deep Embedded Clustering
        with Local Structure Preservation". IJCAI 2017.
+    .. [3] R. McConville, R. Santos-Rodriguez, R. J. Piechocki, I. Craddock.
+       "N2D: (Not Too) Deep Clustering via Clustering the Local Manifold of
+       an Autoencoded Embedding". ICPR 2020.
 
     Examples
     --------
@@ -257,6 +302,39 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     momentum = Param(0.9, Interval(Real, 0, 1, closed="left"))
     train_encoder = Param(True, "boolean")
     reconstruction_weight = Param(0.0, Interval(Real, 0, None, closed="left"))
+    init = Param("auto", StrOptions({"auto", "kmeans", "manifold"}))
+    n_neighbors = N_NEIGHBORS
+    umap_components = UMAP_COMPONENTS
+
+    def _settings(self, n_samples, n_features):
+        settings = super()._settings(n_samples, n_features)
+        return {**settings, **self._init_settings(n_samples, n_features)}
+
+    def _init_settings(self, n_samples, n_features):
+        """``init`` resolved, with the manifold step's settings where it runs."""
+        manifold = {"auto": "auto", "kmeans": False, "manifold": True}[self.init]
+        resolved = manifold_settings(
+            n_samples,
+            n_features,
+            self.n_clusters,
+            manifold=manifold,
+            n_neighbors=self.n_neighbors,
+            umap_components=self.umap_components,
+        )
+        if resolved["manifold"] and self.init == "auto" and not umap_available():
+            warnings.warn(
+                "init='auto' starts DEC from the manifold clusters of the "
+                "embedding on data of this size, which needs umap-learn; it "
+                f"is not installed, so k-means starts it instead. {UMAP_EXTRA}, "
+                "or pass init='kmeans' to silence this warning.",
+                UserWarning,
+                stacklevel=6,
+            )
+            resolved = {"manifold": False}
+        elif resolved["manifold"]:
+            import_umap()  # before training: its ImportError names the extra
+        init = "manifold" if resolved.pop("manifold") else "kmeans"
+        return {"init": init, **resolved}
 
     def _budget_settings(self, n_samples, n_features, settings, work_per_sample):
         pretraining = super()._budget_settings(
@@ -270,7 +348,42 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             max_iter=self.max_iter,
         )
 
-    def _cluster(self, fit, autoencoder, embedding, centers, labels, pretrain_losses):
+    def _starting_point(self, fit, embedding):
+        """The centres self-training starts from, and its first target.
+
+        With ``init_="kmeans"``, the k-means centres and no target of its
+        own: self-training sharpens its own soft assignment from the start.
+        With ``init_="manifold"``, the mean embedding of each manifold
+        cluster, and the mixture's sharpened posteriors as the target of the
+        first ``_MANIFOLD_TARGET_UPDATES`` periods: Student-t centres at the
+        cluster means assign fewer samples as the mixture did (the clusters
+        are not spherical in the embedding), and training towards the
+        mixture's clusters first keeps what the neighbour graph found.
+        """
+        if fit.settings["init"] == "kmeans":
+            return self._kmeans(fit, embedding)[0], None
+        coordinates, clustering = manifold_clustering(
+            embedding,
+            {**fit.settings, "manifold": True},
+            n_clusters=self.n_clusters,
+            n_init=MIXTURE_N_INIT,
+            covariance_type="full",
+            min_dist=0.0,
+            rng=fit.rng,
+            seeded=self.random_state is not None,
+            progress=fit.progress,
+        )
+        responsibilities = clustering.mixture.predict_proba(coordinates)
+        centers = cluster_means(
+            embedding.detach().float().cpu().numpy(), clustering.labels, responsibilities
+        )
+        target = target_distribution(
+            torch.from_numpy(responsibilities.astype(np.float32)).to(embedding.device)
+        )
+        return centers, target
+
+    def _cluster(self, fit, autoencoder, embedding, pretrain_losses):
+        centers, initial_target = self._starting_point(fit, embedding)
         centers = torch.nn.Parameter(torch.from_numpy(centers).to(fit.data.device))
         result = self_train(
             autoencoder,
@@ -289,6 +402,8 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             reconstruction_weight=self.reconstruction_weight,
             inference_batch_size=self._inference_batch_size(fit.data.device),
             advice=lower("learning_rate", self.learning_rate),
+            initial_target=initial_target,
+            initial_target_updates=_MANIFOLD_TARGET_UPDATES,
         )
         if result.stop_reason == "max_iter":
             warn_if_not_converged(

@@ -63,8 +63,11 @@ class SelfTrainingPhase(Phase):
 
     def __init__(self, autoencoder, centers, data, sampler, *, alpha, max_iter,
                  update_interval, tol, learning_rate, momentum, train_encoder,
-                 reconstruction_weight, inference_batch_size, advice):
+                 reconstruction_weight, inference_batch_size, advice,
+                 initial_target=None, initial_target_updates=1):
         super().__init__(data, sampler, advice)
+        self.initial_target = initial_target
+        self.initial_target_updates = initial_target_updates
         self.encoder = autoencoder.encoder
         self.decoder = autoencoder.decoder
         self.centers = centers
@@ -147,12 +150,27 @@ class SelfTrainingPhase(Phase):
         self.encoder.train(self.train_encoder)
         return PeriodEnd(result.n_iter, kl, values, stop)
 
+    def _hold_initial_target(self):
+        """Train towards ``initial_target`` instead of ``P`` for its first periods.
+
+        The labels, their changes and the KL divergence recorded stay those
+        of the model's own soft assignment.
+        """
+        if self.initial_target is None:
+            return
+        if len(self.result.iterations) <= self.initial_target_updates:
+            self.target = self.initial_target
+
     def begin(self):
-        return self._update_target()
+        end = self._update_target()
+        self._hold_initial_target()
+        return end
 
     def end_period(self, period, mean_loss):
         self.result.n_iter += self._periods[period]
-        return self._update_target()
+        end = self._update_target()
+        self._hold_initial_target()
+        return end
 
     def finish(self):
         self.encoder.eval()
@@ -178,7 +196,10 @@ def self_train(autoencoder, centers, data, *, batch_size, generator, progress,
         The keyword arguments of :class:`SelfTrainingPhase`: ``alpha``,
         ``max_iter``, ``update_interval``, ``tol``, ``learning_rate``,
         ``momentum``, ``train_encoder``, ``reconstruction_weight``,
-        ``inference_batch_size`` and ``advice``.
+        ``inference_batch_size``, ``advice`` and, optionally,
+        ``initial_target`` (an ``(n_samples, n_clusters)`` tensor on the
+        data's device that replaces ``P`` for the first
+        ``initial_target_updates`` periods).
 
     Returns
     -------
