@@ -124,7 +124,7 @@ def write_auto_settings_table(path):
         "data", "n_samples x n_features", "DEC ``hidden_dims_``",
         "``precision_`` with bfloat16 units", "``batch_size_``",
         "``pretrain_epochs_`` (steps)", "``update_interval_``", "``max_iter_``",
-        "IMSAT ``hidden_dims_``", "IMSAT ``eps_scale_``",
+        "DEC ``init_`` (N2D ``manifold_``)", "IMSAT ``hidden_dims_``", "IMSAT ``eps_scale_``",
         "DAC ``steps_per_stage_``",
     )
 
@@ -150,7 +150,7 @@ def write_auto_settings_table(path):
             both([epochs(plain), epochs(units)]),
             both([str(plain["update_interval"]), str(units["update_interval"])]),
             both([str(plain["max_iter"]), str(units["max_iter"])]),
-            str(imsat["hidden_dims"]), str(imsat["eps_scale"]),
+            plain["init"], str(imsat["hidden_dims"]), str(imsat["eps_scale"]),
             str(dac["steps_per_stage"]),
         ))
     lines = [".. list-table::", "   :header-rows: 1", ""]

@@ -10,6 +10,7 @@ from .._auto import manifold_settings
 from .._manifold import import_umap
 from .._torch._neighbours import neighbour_average
 from ._autoencoder import BaseAutoencoderClusterer
+from ._base import SoftAssignmentMixin
 from ._neighbourhood import (
     COVARIANCE_TYPE,
     MIXTURE_N_INIT,
@@ -20,7 +21,7 @@ from ._neighbourhood import (
 from ._parameters import Default, Param
 
 
-class N2DClusterer(BaseAutoencoderClusterer):
+class N2DClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     """N2D: a Gaussian mixture on the UMAP manifold of an autoencoder's embedding.
 
     "Not Too Deep" clustering (McConville et al., 2019): train an
@@ -146,8 +147,10 @@ class N2DClusterer(BaseAutoencoderClusterer):
     (``n_samples * (n_components + n_dims)`` floats) for it; the neighbour
     search is exact, on the autoencoder's device.
 
-    ``predict`` on the training data can differ from ``labels_`` for the
-    few samples that UMAP's refinement moved across a cluster boundary.
+    ``predict_proba`` returns the mixture's posterior probabilities of the
+    components and ``predict`` their argmax. ``predict`` on the training
+    data can differ from ``labels_`` for the few samples that UMAP's
+    refinement moved across a cluster boundary.
 
     References
     ----------
@@ -247,37 +250,9 @@ class N2DClusterer(BaseAutoencoderClusterer):
         X = self._validate_predict_data(X)
         return self._coordinates(X)
 
-    def predict_proba(self, X):
-        """Posterior probability of each mixture component for each sample.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_clusters), dtype float32
-            Rows sum to 1.
-        """
-        X = self._validate_predict_data(X)
-        return self.mixture_.predict_proba(self._coordinates(X)).astype(np.float32)
-
-    def predict(self, X):
-        """Most probable mixture component of each sample.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            Cluster index of each sample.
-        """
-        X = self._validate_predict_data(X)
-        return self.mixture_.predict(self._coordinates(X)).astype(np.int64)
+    def _log_proba(self, X):
+        proba = self.mixture_.predict_proba(self._coordinates(X))
+        return np.log(np.maximum(proba, np.finfo(np.float64).tiny)).astype(np.float32)
 
     def score(self, X, y=None):
         """Mean log-likelihood of ``X``'s manifold coordinates under the mixture.
