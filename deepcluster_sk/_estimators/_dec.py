@@ -111,8 +111,8 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         takes hours on a CPU.
     n_init : int, default=20
         Number of k-means runs on the embedding with ``init_="kmeans"``; the
-        best one initialises the centres. (The manifold start fits its
-        mixture from 5 initialisations, as :class:`N2DClusterer` does.)
+        best one initialises the centres. The manifold start fits its
+        mixture from 5 initialisations, as :class:`N2DClusterer` does.
     alpha : float, default=1.0
         Degrees of freedom of the Student's t kernel.
     max_iter : int or "auto", default="auto"

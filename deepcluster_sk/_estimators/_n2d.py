@@ -132,7 +132,7 @@ class N2DClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     --------
     DECClusterer : Starts its self-training from these clusters on large
         data (``init="auto"``).
-    AutoencoderKMeans : k-means on the same embedding.
+    AutoencoderKMeans : K-means on the same embedding.
 
     Notes
     -----
