@@ -24,35 +24,20 @@ import argparse
 import json
 import sys
 import tempfile
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import normalized_mutual_info_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from auto_defaults import TABULAR, datasets  # noqa: E402
+from auto_defaults import datasets, fit_and_score  # noqa: E402
 
 from deepcluster_sk import DECClusterer, N2DClusterer  # noqa: E402
-from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 
 
 def _fit(estimator, X, y, standardise):
-    model = make_pipeline(StandardScaler(), estimator) if standardise else estimator
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        start = time.perf_counter()
-        labels = model.fit_predict(X)
-        seconds = time.perf_counter() - start
-    return {
-        "acc": cluster_accuracy(y, labels),
-        "nmi": float(normalized_mutual_info_score(y, labels)),
-        "seconds": seconds,
-        "warnings": len(caught),
-    }
+    row = fit_and_score(estimator, X, y, standardise)
+    return {"acc": row["acc"], "nmi": row["nmi"], "seconds": row["seconds"],
+            "warnings": len(row["warnings"])}
 
 
 def main(argv=None):
