@@ -1,12 +1,11 @@
 """DECClusterer: Deep Embedded Clustering and its IDEC / frozen-encoder variants."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
-
-import warnings
 
 from .._auto import manifold_settings, self_training_settings
 from .._diagnostics import lower, warn_if_not_converged
@@ -210,9 +209,9 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         embedding.
     hidden_dims_, batch_size_, pretrain_epochs_, update_interval_, max_iter_, precision_, init_
         The values used, with each ``"auto"`` resolved for the training data
-        (and ``n_neighbors_``, ``umap_components_`` with
-        ``init_="manifold"``)
-        (``pretrain_iterations_`` instead of ``pretrain_epochs_`` with
+        (``n_neighbors_`` and ``umap_components_`` too with
+        ``init_="manifold"``; ``pretrain_iterations_`` instead of
+        ``pretrain_epochs_`` with
         ``pretrain="layerwise"``; no ``hidden_dims_`` with an
         ``autoencoder`` of your own, whose measured work sizes the
         ``"auto"`` pretraining). ``verbose=1`` prints them.
@@ -362,8 +361,9 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         """
         if fit.settings["init"] == "kmeans":
             return self._kmeans(fit, embedding)[0], None
+        host_embedding = embedding.detach().float().cpu().numpy()
         coordinates, clustering = manifold_clustering(
-            embedding,
+            host_embedding,
             {**fit.settings, "manifold": True},
             n_clusters=self.n_clusters,
             n_init=MIXTURE_N_INIT,
@@ -374,9 +374,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             progress=fit.progress,
         )
         responsibilities = clustering.mixture.predict_proba(coordinates)
-        centers = cluster_means(
-            embedding.detach().float().cpu().numpy(), clustering.labels, responsibilities
-        )
+        centers = cluster_means(host_embedding, clustering.labels, responsibilities)
         target = target_distribution(
             torch.from_numpy(responsibilities.astype(np.float32)).to(embedding.device)
         )

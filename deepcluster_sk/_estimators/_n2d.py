@@ -195,8 +195,9 @@ class N2DClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         return {**settings, **manifold}
 
     def _cluster(self, fit, autoencoder, embedding, pretrain_losses):
+        host_embedding = embedding.detach().float().cpu().numpy()
         coordinates, clustering = manifold_clustering(
-            embedding,
+            host_embedding,
             fit.settings,
             n_clusters=self.n_clusters,
             n_init=self.n_init,
@@ -210,7 +211,7 @@ class N2DClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         self.mixture_ = clustering.mixture
         self.cluster_centers_ = clustering.mixture.means_.astype(np.float32)
         self.labels_ = clustering.labels
-        self._fit_embedding_ = embedding.detach().float().cpu().numpy()
+        self._fit_embedding_ = host_embedding
         self.n_iter_ = len(pretrain_losses)
         self.history_ = {"pretrain_loss": pretrain_losses, "stop_reason": "completed"}
 

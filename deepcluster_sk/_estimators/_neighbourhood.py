@@ -39,8 +39,8 @@ def manifold_clustering(embedding, settings, *, n_clusters, n_init, covariance_t
 
     Parameters
     ----------
-    embedding : torch.Tensor of shape (n_samples, n_components)
-        The training embedding.
+    embedding : ndarray of shape (n_samples, n_components), float32
+        The training embedding, on the host.
     settings : dict
         The fit's resolved settings: ``manifold``, ``n_neighbors``,
         ``umap_components``.
@@ -62,7 +62,6 @@ def manifold_clustering(embedding, settings, *, n_clusters, n_init, covariance_t
     clustering : MixtureClustering
     """
     seed = draw_seed(rng)
-    Z = embedding.detach().float().cpu().numpy()
     mixture = f"a Gaussian mixture of {n_clusters} components ({n_init} inits)"
     if settings["manifold"]:
         progress.message(
@@ -70,7 +69,7 @@ def manifold_clustering(embedding, settings, *, n_clusters, n_init, covariance_t
             f"n_components={settings['umap_components']}), then {mixture}"
         )
         coordinates = umap_coordinates(
-            Z,
+            embedding,
             n_neighbors=settings["n_neighbors"],
             n_components=settings["umap_components"],
             min_dist=min_dist,
@@ -78,7 +77,7 @@ def manifold_clustering(embedding, settings, *, n_clusters, n_init, covariance_t
         )
     else:
         progress.message(f"{mixture} on the embedding")
-        coordinates = Z
+        coordinates = embedding
     clustering = fit_mixture(
         coordinates,
         n_clusters,
