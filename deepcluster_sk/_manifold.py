@@ -10,8 +10,11 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+
+from ._torch._neighbours import nearest_neighbours
 
 #: What ``pip`` installs for the manifold step.
 UMAP_EXTRA = "pip install 'deepcluster-sk[umap]' (or: pip install umap-learn)"
@@ -23,6 +26,15 @@ MIN_MANIFOLD_SAMPLES = 3
 #: the coordinates; UMAP with ``min_dist=0`` can pack a cluster so tight that
 #: the smallest one leaves a covariance singular.
 _RELATIVE_REG_COVAR = (1e-6, 1e-3, 1e-1)
+
+#: Below this many samples umap-learn computes all pairwise distances
+#: through scikit-learn with its numba metric as a Python callable, one call
+#: per pair (6.7 s of a 10 s UMAP on digits); the same exact neighbours cost
+#: 0.1 s in a matrix product here. From this size on umap-learn's
+#: approximate search (pynndescent) is faster than an exact one: 5.6 s for
+#: 70 000 points, where exact search takes 28 s
+#: (``benchmarks/results/tuning/umap_neighbours.md``).
+EXACT_NEIGHBOURS_BELOW = 4096
 
 
 def import_umap():
@@ -62,7 +74,9 @@ def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_s
     ----------
     embedding : ndarray of shape (n_samples, n_features)
     n_neighbors, n_components : int
-        ``n_neighbors`` is capped at ``n_samples - 1``.
+        ``n_neighbors`` is capped at ``n_samples - 1``. Below
+        :data:`EXACT_NEIGHBOURS_BELOW` samples the neighbours are searched
+        exactly here; from it on, by umap-learn's approximate search.
     min_dist : float
     random_state : int or None
         None lets umap-learn run its layout on every core; a seed makes it
@@ -80,6 +94,11 @@ def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_s
             f"n_samples={n_samples}; use manifold=False."
         )
     n_neighbors = min(n_neighbors, n_samples - 1)
+    precomputed_knn = (None, None, None)
+    if n_samples < EXACT_NEIGHBOURS_BELOW:
+        points = torch.from_numpy(np.ascontiguousarray(embedding))
+        distances, index = nearest_neighbours(points, points, n_neighbors)
+        precomputed_knn = (index.numpy(), distances.float().numpy())
     reducer = umap.UMAP(
         n_neighbors=n_neighbors,
         n_components=n_components,
@@ -88,10 +107,14 @@ def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_s
         # eigenvectors.
         init="spectral" if n_samples > n_components + 2 else "random",
         random_state=random_state,
+        precomputed_knn=precomputed_knn,
     )
     with warnings.catch_warnings():
         # A seed makes umap-learn single-threaded and say so at every fit.
         warnings.filterwarnings("ignore", "n_jobs value", UserWarning)
+        # Precomputed neighbours come without umap-learn's search index,
+        # which only its own transform needs; N2D places new points itself.
+        warnings.filterwarnings("ignore", "precomputed_knn", UserWarning)
         try:
             coordinates = reducer.fit_transform(embedding)
         except Exception as exc:  # numba and scipy errors of degenerate input

@@ -64,7 +64,46 @@ def membership_weights(distances):
 
 @full_precision
 @torch.no_grad()
-def neighbour_average(queries, keys, values, n_neighbors):
+def nearest_neighbours(queries, keys, n_neighbors):
+    """Exact Euclidean neighbours of each query among ``keys``, nearest first.
+
+    Distances are computed in float64, by chunks of queries that keep the
+    (queries, keys) block at 128 MiB: in float32 the rounding of the matrix
+    product depends on how many rows it multiplies, and would swap near-tied
+    neighbours between a batch and a single row. A query that is also a key
+    is its own first neighbour, at distance 0.
+
+    Parameters
+    ----------
+    queries : torch.Tensor of shape (n_queries, n_features)
+    keys : torch.Tensor of shape (n_keys, n_features)
+    n_neighbors : int
+        Neighbours per query, capped at ``n_keys``.
+
+    Returns
+    -------
+    distances : torch.Tensor of shape (n_queries, k), float64
+    index : torch.Tensor of shape (n_queries, k), int64
+        Rows of ``keys``.
+    """
+    k = min(n_neighbors, keys.shape[0])
+    keys = keys.double()
+    keys_sq = keys.pow(2).sum(dim=1)
+    chunk = max(1, _BLOCK_ELEMENTS // keys.shape[0])
+    distances, indices = [], []
+    for rows in queries.double().split(chunk):
+        # The expansion, not the exact sum of squares: a (rows, keys, features)
+        # difference tensor would be features times larger.
+        d2 = rows.pow(2).sum(dim=1, keepdim=True) - 2.0 * rows @ keys.T + keys_sq
+        d2, index = d2.clamp_min_(0.0).topk(k, dim=1, largest=False)
+        distances.append(d2.sqrt_())
+        indices.append(index)
+    return torch.cat(distances), torch.cat(indices)
+
+
+@full_precision
+@torch.no_grad()
+def neighbour_average(queries, keys, values, n_neighbors, chunk_rows=4096):
     """Each query's membership-weighted average of its neighbours' ``values``.
 
     Parameters
@@ -77,24 +116,16 @@ def neighbour_average(queries, keys, values, n_neighbors):
         The training points' coordinates to average (their UMAP embedding).
     n_neighbors : int
         Neighbours per query, capped at ``n_keys``.
+    chunk_rows : int, default=4096
+        Queries whose neighbours are held at once.
 
     Returns
     -------
     averages : torch.Tensor of shape (n_queries, n_values)
     """
-    k = min(n_neighbors, keys.shape[0])
-    # Distances in float64: in float32 the rounding of the matrix product
-    # depends on how many rows it multiplies, and would swap near-tied
-    # neighbours between a batch and a single row.
-    keys = keys.double()
-    keys_sq = keys.pow(2).sum(dim=1)
-    chunk = max(1, _BLOCK_ELEMENTS // keys.shape[0])
     averages = []
-    for rows in queries.double().split(chunk):
-        # The expansion, not the exact sum of squares: a (rows, keys, features)
-        # difference tensor would be features times larger.
-        d2 = rows.pow(2).sum(dim=1, keepdim=True) - 2.0 * rows @ keys.T + keys_sq
-        d2, index = d2.clamp_min_(0.0).topk(k, dim=1, largest=False)
-        weights = membership_weights(d2.sqrt().float())
+    for rows in queries.split(chunk_rows):
+        distances, index = nearest_neighbours(rows, keys, n_neighbors)
+        weights = membership_weights(distances.float())
         averages.append(torch.einsum("qk,qkv->qv", weights, values[index]))
     return torch.cat(averages)
