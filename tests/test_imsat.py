@@ -246,6 +246,38 @@ def test_kth_neighbor_distances_match_scikit_learn():
     assert kth_neighbor_distances(small, k=10, batch_size=32).shape == (4,)
 
 
+def test_large_data_gets_pynndescent_radii_close_to_the_exact_ones(monkeypatch):
+    pytest.importorskip("pynndescent")
+    from deepcluster_sk import _neighbour_search
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5)).astype(np.float32)
+    data = TrainingData(X, torch.device("cpu"))
+    exact = kth_neighbor_distances(data, k=10, batch_size=64).numpy()
+    monkeypatch.setattr(_neighbour_search, "APPROXIMATE_FROM", 500)
+    approximate = _neighbour_search.kth_neighbour_distances(
+        data, 10, 64, np.random.RandomState(0)
+    ).numpy()
+    # An approximate neighbour is never nearer than the exact one.
+    assert (approximate >= exact - 1e-5).all()
+    assert np.median(approximate / exact) < 1.01
+
+
+def test_without_pynndescent_large_data_is_searched_exactly_with_a_warning(monkeypatch):
+    from deepcluster_sk import _neighbour_search
+
+    X = np.random.default_rng(0).normal(size=(80, 3)).astype(np.float32)
+    data = TrainingData(X, torch.device("cpu"))
+    monkeypatch.setattr(_neighbour_search, "APPROXIMATE_FROM", 50)
+    monkeypatch.setattr(_neighbour_search, "_import_pynndescent", lambda: None)
+    with pytest.warns(UserWarning, match="umap"):
+        distances = _neighbour_search.kth_neighbour_distances(
+            data, 10, 64, np.random.RandomState(0)
+        )
+    np.testing.assert_allclose(distances.numpy(),
+                               kth_neighbor_distances(data, 10, 64).numpy())
+
+
 # -- quality --------------------------------------------------------------------
 
 

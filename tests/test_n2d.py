@@ -194,3 +194,18 @@ def test_dec_from_the_manifold_first_trains_towards_the_mixture(blobs):
     assert dec.history_["iteration"] == [0, 10, 20]
     assert cluster_accuracy(n2d.labels_, dec.labels_) > 0.95
     np.testing.assert_array_equal(dec.predict(X), dec.labels_)
+
+
+def test_nearest_neighbours_are_exact_and_include_the_point_itself():
+    from sklearn.neighbors import NearestNeighbors
+
+    from deepcluster_sk._torch._neighbours import nearest_neighbours
+
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((300, 5)).astype(np.float32)
+    distances, index = nearest_neighbours(torch.from_numpy(points),
+                                          torch.from_numpy(points), 7)
+    expected_d, expected_i = NearestNeighbors(n_neighbors=7).fit(points).kneighbors(points)
+    np.testing.assert_array_equal(index.numpy(), expected_i)
+    np.testing.assert_allclose(distances.numpy(), expected_d, atol=1e-5)
+    assert (index[:, 0].numpy() == np.arange(300)).all()

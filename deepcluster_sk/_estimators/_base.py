@@ -41,6 +41,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._auto import network_settings
 from .._diagnostics import check_float32_range, warn_if_collapsed
+from .._row_chunks import is_out_of_core, validate_row_chunks
 from .._torch._data import TrainingData, iter_row_batches
 from .._torch._device import inference_device, resolve_device
 from .._torch._precision import PRECISIONS, autocast, resolve_precision
@@ -156,8 +157,8 @@ class BaseDeepClusterer(
     #: ``<prefix>__<name>`` keyword arguments are routed to its class.
     _routed_prefix = None
 
-    #: Forward passes through the network per training step, for the thread
-    #: rule's estimate of a step's work (VAT: three).
+    #: Forward passes through the network per training step, for the
+    #: ``"auto"`` precision's estimate of a step's work (VAT: three).
     _passes_per_step = 1
 
     #: ``size_rule(n_features)``: the default network's widths for
@@ -315,8 +316,13 @@ class BaseDeepClusterer(
         """``validate_data``, then reject values float32 cannot hold, then cast.
 
         Checked before the cast, which would turn them into infinities that
-        scikit-learn reports as if the input held some.
+        scikit-learn reports as if the input held some. Out-of-core input
+        (memory maps, h5py and zarr arrays, :class:`~deepcluster_sk.RowChunks`)
+        is checked chunk by chunk and returned as a ``RowChunks``, never
+        copied whole.
         """
+        if is_out_of_core(X):
+            return validate_row_chunks(self, X, reset=reset)
         X = validate_data(
             self,
             X,

@@ -24,7 +24,6 @@ from .._torch._data import forward_all
 from .._torch._information import conditional_entropy, marginal_entropy
 from .._training._engine import Phase, run_phase
 from .._training._optim import make_optimizer
-from .._training._sampler import RowSampler
 from ..nn import ClusterMLP
 from ._base import BaseDeepClusterer, SoftAssignmentMixin
 from ._modules import build_module, check_network
@@ -136,10 +135,7 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
 
     def _train(self, fit):
         data = fit.data
-        sampler = RowSampler(
-            data.n_samples, fit.settings["batch_size"], fit.generator, data.device,
-            drop_last=True,
-        )
+        sampler = data.sampler(fit.settings["batch_size"], fit.generator, drop_last=True)
         optimizer = make_optimizer(
             self._optimizer,
             fit.network.parameters(),

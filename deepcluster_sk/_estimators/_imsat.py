@@ -10,8 +10,8 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._auto import imsat_settings
+from .._neighbour_search import kth_neighbour_distances
 from .._torch._batch_norm import batch_statistics_only
-from .._torch._distances import kth_neighbor_distances
 from .._torch._information import (
     conditional_entropy,
     kl_divergence,
@@ -196,9 +196,11 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
         Norm of the perturbation, in the units of ``X``. ``"auto"`` is the
         paper's adaptive radius ``eps_i = eps_scale * sigma_t(x_i)``, where
         ``sigma_t(x_i)`` is the Euclidean distance from ``x_i`` to its
-        ``n_neighbors``-th nearest training sample, computed once per fit
-        (exactly, in ``O(n^2 d)``). A float is the same radius for all
-        samples.
+        ``n_neighbors``-th nearest training sample, computed once per fit:
+        exactly below 20 000 samples (in ``O(n^2 d)``), by pynndescent's
+        approximate search from there on (installed with the ``umap``
+        extra; without it, exactly, with a warning). A float is the same
+        radius for all samples.
     eps_scale : float or "auto", default="auto"
         The paper's ``alpha``, the factor of the adaptive radius; only used
         with ``eps="auto"``. ``"auto"`` is the paper's 0.25 from 250
@@ -344,15 +346,16 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
             **imsat_settings(n_features, eps_scale=self.eps_scale),
         }
 
-    def _radii(self, data, settings):
+    def _radii(self, fit):
         """Per-sample perturbation radius on the device (empty without SAT)."""
+        data = fit.data
         if self.augmentation is None:
             return torch.zeros(0, device=data.device)
         if self.eps == "auto":
-            distances = kth_neighbor_distances(
-                data, self.n_neighbors, self._inference_batch_size(data.device)
+            distances = kth_neighbour_distances(
+                data, self.n_neighbors, self._inference_batch_size(data.device), fit.rng
             )
-            return settings["eps_scale"] * distances
+            return fit.settings["eps_scale"] * distances
         return torch.full((data.n_samples,), float(self.eps), device=data.device)
 
     def _optimizer_options(self):
@@ -367,7 +370,7 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
             fit.settings["n_epochs"],
             sampler.steps_per_epoch,
             self._divergence_advice(),
-            radii=self._radii(fit.data, fit.settings),
+            radii=self._radii(fit),
             generator=fit.generator,
             augmentation=self.augmentation,
             xi=self.xi,

@@ -18,6 +18,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import check_memory
 
+from .._row_chunks import RowChunks
+
 
 def pretrain_cache(memory):
     """The cache that the ``memory`` parameter names, or None if it caches nothing.
@@ -60,7 +62,7 @@ def cache_key(X, params):
 
     Parameters
     ----------
-    X : ndarray or scipy sparse matrix
+    X : ndarray, scipy sparse matrix or RowChunks
         The validated training data.
     params : dict
         Every setting that changes the pretrained weights.
@@ -71,7 +73,11 @@ def cache_key(X, params):
     """
     from .. import __version__  # the package is fully imported by fit time
 
-    if sp.issparse(X):
+    if isinstance(X, RowChunks):
+        # Read by chunks, never whole: the same values in memory would hash
+        # differently, and cache apart.
+        data = ("chunks", X.digest())
+    elif sp.issparse(X):
         data = ("csr", X.shape, X.indptr, X.indices, X.data)
     else:
         data = ("dense", np.ascontiguousarray(X))

@@ -6,11 +6,18 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .._row_chunks import RowChunks
+from .._training._sampler import RowSampler
 from ._precision import autocast
 
 #: Fraction of the free GPU memory the training data may occupy before it is
 #: kept on the host and copied batch by batch instead.
 _MAX_DEVICE_FRACTION = 0.5
+
+#: Chunks of out-of-core input held at once: a shuffled epoch's batch spans
+#: two consecutive chunks of its order at most (more only across a chunk
+#: shorter than a batch, which are then held for that batch).
+_CACHED_CHUNKS = 2
 
 
 def numpy_to_tensor(array, device):
@@ -28,8 +35,13 @@ def numpy_to_tensor(array, device):
 def iter_row_batches(X, batch_size, device):
     """Yield ``(start, stop, rows)`` over ``X`` with rows as a dense tensor.
 
-    Sparse input is densified one batch at a time, never as a whole.
+    Sparse input is densified one batch at a time, never as a whole; a
+    :class:`~deepcluster_sk.RowChunks` is read one chunk at a time.
     """
+    if isinstance(X, RowChunks):
+        for start, stop, block in X.blocks(batch_size):
+            yield start, stop, numpy_to_tensor(block, device)
+        return
     n_samples = X.shape[0]
     for start in range(0, n_samples, batch_size):
         stop = min(start + batch_size, n_samples)
@@ -45,10 +57,13 @@ class TrainingData:
     Dense data that fits goes to the training device once, so every
     mini-batch is an index gather on the device. Sparse data, and dense data
     too large for the GPU, stays on the host and is copied per batch.
+    Out-of-core input (:class:`~deepcluster_sk.RowChunks`) stays where it
+    is: batches are gathered from the chunks read last (two are kept), and
+    full passes read it chunk by chunk.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, ...) or sparse matrix
+    X : ndarray of shape (n_samples, ...), sparse matrix or RowChunks
         Validated float32 input: rows of features, or dense samples of any
         shape such as ``(n_samples, channels, height, width)`` images.
     device : torch.device
@@ -56,8 +71,10 @@ class TrainingData:
 
     Attributes
     ----------
-    source : ndarray or scipy sparse matrix
+    source : ndarray, scipy sparse matrix or RowChunks
         ``X`` itself, e.g. to key a cache on the data.
+    chunk_rows : int or None
+        Rows per chunk of out-of-core input, None for data in memory.
     n_samples : int
     sample_shape : tuple of int
         The shape of one sample, ``(n_features,)`` for rows.
@@ -75,9 +92,12 @@ class TrainingData:
         self.n_samples = X.shape[0]
         self.sample_shape = tuple(X.shape[1:])
         self.n_features = math.prod(self.sample_shape)
+        self._chunks = X if isinstance(X, RowChunks) else None
+        self.chunk_rows = None if self._chunks is None else self._chunks.chunk_rows
+        self._cache = {}
         self._sparse = X.tocsr() if sp.issparse(X) else None
         self._dense = None
-        if self._sparse is None:
+        if self._sparse is None and self._chunks is None:
             target = device if self._fits_on(device, X) else torch.device("cpu")
             self._dense = numpy_to_tensor(X, target)
 
@@ -98,6 +118,8 @@ class TrainingData:
         if self.on_device:
             return self._dense.index_select(0, index)
         index = index.cpu()
+        if self._chunks is not None:
+            return self._take_from_chunks(index)
         if self._sparse is not None:
             rows = self._sparse[index.numpy()].toarray()
             return numpy_to_tensor(rows, self.device)
@@ -106,6 +128,38 @@ class TrainingData:
             return rows.pin_memory().to(self.device, non_blocking=True)
         return rows
 
+    def _take_from_chunks(self, index):
+        chunk_of = torch.div(index, self.chunk_rows, rounding_mode="floor")
+        wanted = chunk_of.unique().tolist()
+        for chunk in wanted:
+            if chunk not in self._cache:
+                self._cache[chunk] = numpy_to_tensor(
+                    self._chunks.read_chunk(chunk), self.device
+                )
+            # Most recently used last, so the oldest chunk is dropped first.
+            self._cache[chunk] = self._cache.pop(chunk)
+        while len(self._cache) > max(_CACHED_CHUNKS, len(wanted)):
+            self._cache.pop(next(iter(self._cache)))
+        index = index.to(self.device)
+        if len(wanted) == 1:
+            chunk = wanted[0]
+            return self._cache[chunk].index_select(0, index - chunk * self.chunk_rows)
+        chunk_of = chunk_of.to(self.device)
+        rows = torch.empty(index.numel(), *self.sample_shape, device=self.device)
+        for chunk in wanted:
+            mask = chunk_of == chunk
+            local = index[mask] - chunk * self.chunk_rows
+            rows[mask] = self._cache[chunk].index_select(0, local)
+        return rows
+
+    def sampler(self, batch_size, generator, *, drop_last=False):
+        """A :class:`~.._training._sampler.RowSampler` of these rows.
+
+        Over out-of-core input it draws its batches chunk by chunk.
+        """
+        return RowSampler(self.n_samples, batch_size, generator, self.device,
+                          chunk_rows=self.chunk_rows, drop_last=drop_last)
+
     def autocast(self):
         """The context of a network forward (or training step) in ``precision``."""
         return autocast(self.precision, self.device)
@@ -113,6 +167,8 @@ class TrainingData:
     def first_rows(self, n_rows):
         """The first ``n_rows`` rows (at most all) as a dense tensor on the device."""
         n_rows = min(n_rows, self.n_samples)
+        if self._chunks is not None:
+            return numpy_to_tensor(self._chunks.read(0, n_rows), self.device)
         return self.take(torch.arange(n_rows, device=self.device))
 
     def batches(self, batch_size):
@@ -122,7 +178,12 @@ class TrainingData:
                 stop = min(start + batch_size, self.n_samples)
                 yield start, stop, self._dense[start:stop]
             return
-        source = self._sparse if self._sparse is not None else self._dense.numpy()
+        if self._chunks is not None:
+            source = self._chunks
+        elif self._sparse is not None:
+            source = self._sparse
+        else:
+            source = self._dense.numpy()
         yield from iter_row_batches(source, batch_size, self.device)
 
 

@@ -5,8 +5,8 @@ import torch
 from ._precision import full_precision
 
 #: Elements of the (rows, centres, features) difference tensor that one chunk
-#: of :func:`squared_distances` may materialise (64 MiB in float32).
-_CHUNK_ELEMENTS = 2**24
+#: of :func:`squared_distances` may materialise (16 MiB in float32).
+_CHUNK_ELEMENTS = 2**22
 
 
 @full_precision

@@ -17,7 +17,6 @@ from .._torch._init import init_weights
 from .._torch._precision import full_precision
 from ._engine import Phase, PeriodEnd, run_phase
 from ._optim import CosineSchedule, make_adam
-from ._sampler import RowSampler
 
 #: The paper's schedule: N(0, 0.01^2) weights, SGD divided by 10 after 40%
 #: of each stage (20 000 of 50 000 steps). The estimators start SGD at 0.01,
@@ -140,7 +139,7 @@ class EndToEndPretraining:
         -------
         losses : list of float
         """
-        sampler = RowSampler(data.n_samples, self.batch_size, generator, data.device)
+        sampler = data.sampler(self.batch_size, generator)
         phase = EndToEndPhase(
             autoencoder, data, sampler, self.n_epochs, self.learning_rate, self.advice
         )
@@ -427,7 +426,7 @@ class LayerwisePretraining:
             then fine-tuning (on the input's scale).
         """
         n_pairs = len(layer_pairs(autoencoder))
-        sampler = RowSampler(data.n_samples, self.batch_size, generator, data.device)
+        sampler = data.sampler(self.batch_size, generator)
         epochs_per_stage = -(-self.iterations // sampler.steps_per_epoch)
         options = dict(
             iterations=self.iterations,

@@ -22,6 +22,13 @@ class RowSampler:
     generator : torch.Generator
         CPU generator of the permutations.
     device : torch.device
+    chunk_rows : int or None, default=None
+        Rows per chunk of input read from disk
+        (:class:`~deepcluster_sk.RowChunks`). Each epoch then visits the
+        chunks in a shuffled order, and the rows of each chunk in a shuffled
+        order, so that a batch draws from two chunks at most (three across
+        a last chunk shorter than a batch). None, or a
+        chunk holding every row: one permutation of all rows.
     drop_last : bool, default=False
         ``False``: every row once per epoch, the last batch possibly short.
         ``True``: batches of exactly ``min(batch_size, n_samples)`` rows,
@@ -39,8 +46,10 @@ class RowSampler:
         Batches of one epoch.
     """
 
-    def __init__(self, n_samples, batch_size, generator, device, *, drop_last=False):
+    def __init__(self, n_samples, batch_size, generator, device, *, chunk_rows=None,
+                 drop_last=False):
         self.n_samples = n_samples
+        self.chunk_rows = chunk_rows
         self.batch_size = min(batch_size, n_samples) if drop_last else batch_size
         self.generator = generator
         self.device = device
@@ -58,9 +67,20 @@ class RowSampler:
 
     def __next__(self):
         if self._order is None or self._start >= self._stop:
-            order = torch.randperm(self.n_samples, generator=self.generator)
-            self._order = order.to(self.device)
+            self._order = self._permutation().to(self.device)
             self._start = 0
         index = self._order[self._start : self._start + self.batch_size]
         self._start += self.batch_size
         return index
+
+    def _permutation(self):
+        """One epoch's order of the rows: by shuffled chunks, if chunked."""
+        if self.chunk_rows is None or self.chunk_rows >= self.n_samples:
+            return torch.randperm(self.n_samples, generator=self.generator)
+        n_chunks = -(-self.n_samples // self.chunk_rows)
+        pieces = []
+        for chunk in torch.randperm(n_chunks, generator=self.generator).tolist():
+            start = chunk * self.chunk_rows
+            size = min(self.chunk_rows, self.n_samples - start)
+            pieces.append(start + torch.randperm(size, generator=self.generator))
+        return torch.cat(pieces)

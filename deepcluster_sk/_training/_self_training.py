@@ -17,7 +17,6 @@ from .._torch._information import kl_divergence
 from ._engine import Phase, PeriodEnd, run_phase
 from ._optim import make_optimizer
 from ._pretraining import reconstruction_error
-from ._sampler import RowSampler
 
 
 @dataclass
@@ -212,7 +211,7 @@ def self_train(autoencoder, centers, data, *, batch_size, generator, progress,
         or the parameters' norm grows more than ``GROWTH_FACTOR``-fold;
         checked at every target update.
     """
-    sampler = RowSampler(data.n_samples, batch_size, generator, data.device)
+    sampler = data.sampler(batch_size, generator)
     phase = SelfTrainingPhase(autoencoder, centers, data, sampler, **options)
     with progress.track("self-training", phase.max_iter, "step") as track:
         run_phase(phase, track)

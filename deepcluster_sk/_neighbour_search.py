@@ -1,0 +1,100 @@
+"""Each training sample's distance to its k-th neighbour, exact or approximate.
+
+IMSAT scales its perturbation radius by this distance. The exact search
+multiplies every block of rows with every other: its cost grows with the
+square of the number of samples (an hour for 400 000 rows of 64 features on
+2 cores). From :data:`APPROXIMATE_FROM` samples on, pynndescent's
+approximate search (the index umap-learn uses, installed with the ``umap``
+extra) takes its place, with a cost that grows about linearly; where
+pynndescent is missing, the exact search runs with a warning naming the
+extra.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+
+from ._row_chunks import RowChunks
+from ._torch._distances import kth_neighbor_distances
+
+#: Samples from which pynndescent replaces the exact search
+#: (``benchmarks/results/tuning/neighbour_search.md``).
+APPROXIMATE_FROM = 20_000
+
+_PYNNDESCENT_EXTRA = "pip install 'deepcluster-sk[umap]' (or: pip install pynndescent)"
+
+
+def _import_pynndescent():
+    try:
+        import pynndescent
+    except ImportError:
+        return None
+    return pynndescent
+
+
+def _host_array(data):
+    """The training rows as one float32 host array, or None if that needs a copy.
+
+    An in-memory fit already holds them; a float32 memory map is read in
+    place by pynndescent's compiled code. Other out-of-core input (h5py,
+    zarr, a cast dtype) would have to be loaded whole.
+    """
+    source = data.source
+    if isinstance(source, RowChunks):
+        source = source.data
+        if not isinstance(source, np.memmap) or source.dtype != np.float32:
+            return None
+    if not isinstance(source, np.ndarray):  # sparse
+        return None
+    return source.reshape(source.shape[0], -1)
+
+
+def kth_neighbour_distances(data, k, batch_size, rng):
+    """Distance of every training sample to its ``k``-th nearest other sample.
+
+    Parameters
+    ----------
+    data : TrainingData
+    k : int
+        Capped at ``n_samples - 1``.
+    batch_size : int
+        Rows per block of the exact search.
+    rng : numpy.random.RandomState
+        The fit's generator; the approximate search draws its seed from it
+        (the exact search draws nothing).
+
+    Returns
+    -------
+    distances : torch.Tensor of shape (n_samples,), float32, on ``data.device``
+    """
+    k = min(k, data.n_samples - 1)
+    if data.n_samples < APPROXIMATE_FROM:
+        return kth_neighbor_distances(data, k, batch_size)
+    pynndescent = _import_pynndescent()
+    array = _host_array(data)
+    if pynndescent is None or array is None:
+        reason = (
+            f"pynndescent is missing ({_PYNNDESCENT_EXTRA})" if pynndescent is None
+            else "the input is neither in memory nor a float32 memory map"
+        )
+        warnings.warn(
+            f"The exact {k}-th neighbour search of {data.n_samples} samples costs "
+            f"time quadratic in n_samples, because {reason}. Pass a fixed eps to "
+            "skip it.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return kth_neighbor_distances(data, k, batch_size)
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    with warnings.catch_warnings():
+        # numba's note that a seed makes some steps single-threaded
+        warnings.filterwarnings("ignore", category=UserWarning, module="pynndescent")
+        index = pynndescent.NNDescent(
+            array, n_neighbors=k + 1, random_state=seed, low_memory=True,
+            compressed=True,
+        )
+        _, distances = index.neighbor_graph
+    return torch.from_numpy(np.ascontiguousarray(distances[:, k], dtype=np.float32)).to(
+        data.device
+    )
