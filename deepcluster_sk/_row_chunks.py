@@ -127,17 +127,39 @@ class RowChunks:
         )
 
     def chunk_bounds(self, chunk):
-        """The ``(start, stop)`` rows of chunk number ``chunk``."""
+        """Return the first row and the row after the last of a chunk.
+
+        Parameters
+        ----------
+        chunk : int
+            The chunk's number, from 0.
+
+        Returns
+        -------
+        start, stop : int
+            The chunk is ``data[start:stop]``.
+        """
         start = chunk * self.chunk_rows
         return start, min(start + self.chunk_rows, self.n_samples)
 
     def read(self, start, stop):
-        """Rows ``start:stop`` as a C-contiguous float32 array.
+        """Read rows ``start:stop`` into a C-contiguous float32 array.
 
         One read of the underlying data per call; callers keep
         ``stop - start`` within ``chunk_rows``. The pages of a memory map
         that the read touched are handed back to the page cache, so that a
         pass over a file does not pile up in the process's memory.
+
+        Parameters
+        ----------
+        start, stop : int
+            The rows, as in ``data[start:stop]``.
+
+        Returns
+        -------
+        rows : ndarray of shape (stop - start, ...), float32
+            The values; a view of ``data`` where it already holds
+            contiguous float32 rows in memory.
         """
         view = self.data[start:stop]
         if isinstance(view, np.memmap):
@@ -147,14 +169,36 @@ class RowChunks:
         return np.ascontiguousarray(np.asarray(view), dtype=np.float32)
 
     def read_chunk(self, chunk):
-        """Chunk number ``chunk`` as a float32 array."""
+        """Read one chunk into a float32 array.
+
+        Parameters
+        ----------
+        chunk : int
+            The chunk's number, from 0.
+
+        Returns
+        -------
+        rows : ndarray of shape (n_rows, ...), float32
+            The chunk's rows, at most ``chunk_rows``.
+        """
         return self.read(*self.chunk_bounds(chunk))
 
     def blocks(self, rows=None):
-        """Yield ``(start, stop, block)`` in order, ``rows`` rows per block.
+        """Read every row in order, chunk by chunk, in blocks of ``rows`` rows.
 
-        Each chunk is read once and split into blocks of ``rows`` (by
-        default, the whole chunk); a block never spans two chunks.
+        Each chunk is read once and split into blocks; a block never spans
+        two chunks.
+
+        Parameters
+        ----------
+        rows : int or None, default=None
+            Rows per block; None: the whole chunk.
+
+        Yields
+        ------
+        start, stop : int
+            The rows of the block.
+        block : ndarray of shape (stop - start, ...), float32
         """
         rows = self.chunk_rows if rows is None else rows
         for chunk in range(self.n_chunks):
@@ -165,7 +209,13 @@ class RowChunks:
                 yield first + offset, first + offset + block.shape[0], block
 
     def digest(self):
-        """A hex digest of the shape and the float32 values, read by chunks."""
+        """Hash the shape and the float32 values, reading them chunk by chunk.
+
+        Returns
+        -------
+        digest : str
+            A hexadecimal BLAKE2b digest.
+        """
         hasher = hashlib.blake2b(repr(self.shape).encode(), digest_size=20)
         for _, _, block in self.blocks():
             hasher.update(block.tobytes())

@@ -9,6 +9,7 @@ EXAMPLE_ORDER = (
     "training_curves.py",
     "own_network.py",
     "choose_k.py",
+    "large_data.py",
     "mnist_clusters.py",
 )
 
