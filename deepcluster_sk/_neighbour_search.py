@@ -50,8 +50,11 @@ def _host_array(data):
     return source.reshape(source.shape[0], -1)
 
 
-def kth_neighbour_distances(data, k, batch_size, rng):
+def kth_distances(data, k, batch_size, rng):
     """Distance of every training sample to its ``k``-th nearest other sample.
+
+    Exact (:func:`~deepcluster_sk._torch._distances.kth_neighbor_distances`)
+    below :data:`APPROXIMATE_FROM` samples, approximate from there on.
 
     Parameters
     ----------

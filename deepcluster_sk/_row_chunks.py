@@ -261,14 +261,14 @@ def is_out_of_core(X):
     if hasattr(X, "columns") or hasattr(X, "__array_namespace__") and hasattr(X, "device"):
         # data frames, and array-API arrays scikit-learn handles itself
         return False
-    shape = getattr(X, "shape", None)
-    if shape is None or len(shape) < 2 or not hasattr(X, "__getitem__"):
+    shape, dtype = getattr(X, "shape", None), getattr(X, "dtype", None)
+    if shape is None or dtype is None or len(shape) < 2 or not hasattr(X, "__getitem__"):
         return False
     try:  # a NumPy dtype: not a torch tensor, which NumPy converts in memory
-        np.dtype(getattr(X, "dtype", None))
+        np.dtype(dtype)
     except TypeError:
         return False
-    return getattr(X, "dtype", None) is not None
+    return True
 
 
 def validate_row_chunks(estimator, X, *, reset):

@@ -255,7 +255,7 @@ def test_large_data_gets_pynndescent_radii_close_to_the_exact_ones(monkeypatch):
     data = TrainingData(X, torch.device("cpu"))
     exact = kth_neighbor_distances(data, k=10, batch_size=64).numpy()
     monkeypatch.setattr(_neighbour_search, "APPROXIMATE_FROM", 500)
-    approximate = _neighbour_search.kth_neighbour_distances(
+    approximate = _neighbour_search.kth_distances(
         data, 10, 64, np.random.RandomState(0)
     ).numpy()
     # An approximate neighbour is never nearer than the exact one.
@@ -271,7 +271,7 @@ def test_without_pynndescent_large_data_is_searched_exactly_with_a_warning(monke
     monkeypatch.setattr(_neighbour_search, "APPROXIMATE_FROM", 50)
     monkeypatch.setattr(_neighbour_search, "_import_pynndescent", lambda: None)
     with pytest.warns(UserWarning, match="umap"):
-        distances = _neighbour_search.kth_neighbour_distances(
+        distances = _neighbour_search.kth_distances(
             data, 10, 64, np.random.RandomState(0)
         )
     np.testing.assert_allclose(distances.numpy(),

@@ -10,7 +10,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._auto import imsat_settings
-from .._neighbour_search import kth_neighbour_distances
+from .._neighbour_search import kth_distances
 from .._torch._batch_norm import batch_statistics_only
 from .._torch._information import (
     conditional_entropy,
@@ -352,7 +352,7 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
         if self.augmentation is None:
             return torch.zeros(0, device=data.device)
         if self.eps == "auto":
-            distances = kth_neighbour_distances(
+            distances = kth_distances(
                 data, self.n_neighbors, self._inference_batch_size(data.device), fit.rng
             )
             return fit.settings["eps_scale"] * distances
