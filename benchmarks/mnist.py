@@ -142,7 +142,8 @@ def available_methods(autoencoder_params=None):
             True,
         ),
     ]
-    for name, class_name in [("imsat", "IMSATClusterer"), ("dac", "DACClusterer")]:
+    for name, class_name in [("n2d", "N2DClusterer"), ("imsat", "IMSATClusterer"),
+                             ("dac", "DACClusterer")]:
         if getattr(deepcluster_sk, class_name, None) is not None:
             methods.append(
                 Method(name, f"{class_name}, defaults", _deep(class_name), True)

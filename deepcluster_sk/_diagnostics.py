@@ -97,14 +97,20 @@ class DivergenceMonitor:
         that should fall, such as a reconstruction error. Not for DEC's
         KL divergence, which may grow from near 0 as its target sharpens,
         nor for losses that change sign.
+    average : callable or None, default=None
+        Maps the first step's loss to its mean over the processes of a
+        distributed fit, so that every process judges against the same
+        start; None for one process.
     """
 
-    def __init__(self, phase, advice, params, *, unit="epoch", loss_growth=True):
+    def __init__(self, phase, advice, params, *, unit="epoch", loss_growth=True,
+                 average=None):
         self.phase = phase
         self.advice = advice
         self.params = list(params)
         self.unit = unit
         self.loss_growth = loss_growth
+        self._average = average
         self._start_norm = _weight_norm(self.params) if self.params else None
         self._start_loss = None
 
@@ -140,6 +146,8 @@ class DivergenceMonitor:
             If the loss or the weights ran away.
         """
         terms = _host_values(loss)
+        if self._average is not None and isinstance(self._start_loss, torch.Tensor):
+            self._start_loss = self._average(self._start_loss)
         start = _host_values(terms if self._start_loss is None else self._start_loss)
         self._start_loss = start
         if not np.all(np.isfinite(start)):

@@ -15,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from ._torch._neighbours import nearest_neighbours
+from ._torch._threads import torch_threads_kept
 
 #: What ``pip`` installs for the manifold step.
 UMAP_EXTRA = "pip install 'deepcluster-sk[umap]' (or: pip install umap-learn)"
@@ -109,7 +110,7 @@ def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_s
         random_state=random_state,
         precomputed_knn=precomputed_knn,
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch_threads_kept():
         # A seed makes umap-learn single-threaded and say so at every fit.
         warnings.filterwarnings("ignore", "n_jobs value", UserWarning)
         # Precomputed neighbours come without umap-learn's search index,

@@ -17,6 +17,7 @@ import torch
 
 from ._row_chunks import RowChunks
 from ._torch._distances import kth_neighbor_distances
+from ._torch._threads import torch_threads_kept
 
 #: Samples from which pynndescent replaces the exact search
 #: (``benchmarks/results/tuning/neighbour_search.md``).
@@ -90,7 +91,7 @@ def kth_distances(data, k, batch_size, rng):
         )
         return kth_neighbor_distances(data, k, batch_size)
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch_threads_kept():
         # numba's note that a seed makes some steps single-threaded
         warnings.filterwarnings("ignore", category=UserWarning, module="pynndescent")
         index = pynndescent.NNDescent(

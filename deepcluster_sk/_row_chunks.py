@@ -183,8 +183,8 @@ class RowChunks:
         """
         return self.read(*self.chunk_bounds(chunk))
 
-    def blocks(self, rows=None):
-        """Read every row in order, chunk by chunk, in blocks of ``rows`` rows.
+    def blocks(self, rows=None, start=0, stop=None):
+        """Read rows in order, chunk by chunk, in blocks of ``rows`` rows.
 
         Each chunk is read once and split into blocks; a block never spans
         two chunks.
@@ -193,6 +193,8 @@ class RowChunks:
         ----------
         rows : int or None, default=None
             Rows per block; None: the whole chunk.
+        start, stop : int or None, default=0 and None
+            The rows to read, as in ``data[start:stop]``; by default all.
 
         Yields
         ------
@@ -201,9 +203,13 @@ class RowChunks:
         block : ndarray of shape (stop - start, ...), float32
         """
         rows = self.chunk_rows if rows is None else rows
-        for chunk in range(self.n_chunks):
-            first, _ = self.chunk_bounds(chunk)
-            values = self.read_chunk(chunk)
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        for chunk in range(start // self.chunk_rows, self.n_chunks):
+            first, last = self.chunk_bounds(chunk)
+            first, last = max(first, start), min(last, stop)
+            if first >= last:
+                break
+            values = self.read(first, last)
             for offset in range(0, values.shape[0], rows):
                 block = values[offset : offset + rows]
                 yield first + offset, first + offset + block.shape[0], block

@@ -10,6 +10,7 @@ EXAMPLE_ORDER = (
     "own_network.py",
     "choose_k.py",
     "large_data.py",
+    "distributed_training.py",
     "mnist_clusters.py",
 )
 

@@ -209,3 +209,18 @@ def test_nearest_neighbours_are_exact_and_include_the_point_itself():
     np.testing.assert_array_equal(index.numpy(), expected_i)
     np.testing.assert_allclose(distances.numpy(), expected_d, atol=1e-5)
     assert (index[:, 0].numpy() == np.arange(300)).all()
+
+
+def test_umap_leaves_torch_thread_count_alone():
+    """numba's thread pool set OpenMP's count to every core, torch's with it."""
+    from deepcluster_sk._manifold import umap_coordinates
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        X = np.random.RandomState(0).rand(300, 5).astype(np.float32)
+        umap_coordinates(X, n_neighbors=10, n_components=2, min_dist=0.0,
+                         random_state=None)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -56,6 +56,7 @@ class AutoencoderKMeans(BaseAutoencoderClusterer):
         CPUs, recent GPUs) and a training step is large enough to gain, and
         float32 elsewhere; ``precision_`` holds the choice. A GPU without
         bfloat16 support refuses ``"bfloat16"`` with a ``ValueError``.
+    <distributed>
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, mini-batch order and k-means.
     verbose : int, default=0

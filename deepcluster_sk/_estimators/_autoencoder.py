@@ -207,8 +207,14 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         raise NotImplementedError
 
     def _kmeans(self, fit, embedding):
-        """k-means on the embedding, seeded from the fit: ``(centers, labels)``."""
-        return kmeans_centers(embedding, self.n_clusters, self.n_init, draw_seed(fit.rng))
+        """k-means on the embedding, seeded from the fit: ``(centers, labels)``.
+
+        Run once, by rank 0 of a distributed fit, and broadcast.
+        """
+        seed = draw_seed(fit.rng)
+        return fit.data.replicas.compute_once(
+            lambda: kmeans_centers(embedding, self.n_clusters, self.n_init, seed)
+        )
 
     # -- pretraining ---------------------------------------------------------
 
@@ -243,14 +249,26 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         cache = pretrain_cache(self.memory)
         if cache is None:
             return autoencoder, pretrain()
-        key = cache_key(fit.data.source, self._pretraining_key(fit))
-        cached = cache.load(key, autoencoder)
+        # Rank 0 of a distributed fit alone reads and writes the cache.
+        replicas = fit.data.replicas
+
+        def load():
+            key = cache_key(fit.data.source, self._pretraining_key(fit))
+            losses = cache.load(key, autoencoder)
+            weights = autoencoder.state_dict() if replicas.enabled else None
+            return key, None if losses is None else (weights, losses)
+
+        key, cached = replicas.compute_once(load)
         if cached is None:
             losses = pretrain()
-            cache.save(key, autoencoder.state_dict(), losses)
+            if replicas.is_main:
+                cache.save(key, autoencoder.state_dict(), losses)
             return autoencoder, losses
+        weights, losses = cached
+        if not replicas.is_main:
+            autoencoder.load_state_dict(weights)
         fit.progress.message("pretrained autoencoder loaded from the cache")
-        return autoencoder.eval(), cached
+        return autoencoder.eval(), losses
 
     def _pretraining_key(self, fit):
         """What the pretrained weights depend on, besides the data and versions.
@@ -273,6 +291,8 @@ class BaseAutoencoderClusterer(BaseDeepClusterer):
         }
         params["seed"] = None if self.random_state is None else fit.network_seed
         params["device_type"] = fit.data.device.type
+        # Processes split the batches (and pad the epochs): another model.
+        params["processes"] = fit.data.replicas.world_size
         return params
 
     def _training_embedding(self, autoencoder, data):

@@ -40,6 +40,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._auto import network_settings
+from .._distributed import distributed_device, resolve_replicas
 from .._diagnostics import check_float32_range, warn_if_collapsed
 from .._row_chunks import is_out_of_core, validate_row_chunks
 from .._torch._data import TrainingData, iter_row_batches
@@ -150,6 +151,7 @@ class BaseDeepClusterer(
     hidden_dims = Param("auto", tuple, list, StrOptions({"auto"}))
     device = Param("auto", str, torch.device, trailing=True)
     precision = Param("auto", StrOptions({"auto", *PRECISIONS}), trailing=True)
+    distributed = Param("auto", "boolean", StrOptions({"auto"}), trailing=True)
     random_state = Param(None, "random_state", trailing=True)
     verbose = Param(0, "verbose", trailing=True)
 
@@ -217,25 +219,9 @@ class BaseDeepClusterer(
     def _validate_and_fit(self, X):
         self._check_params()
         device = resolve_device(self.device)
-        X = self._validate_float32(X, reset=True)
-        if X.shape[0] < self.n_clusters:
-            raise ValueError(
-                f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}."
-            )
-        data = TrainingData(X, device)
-        self._check_data(data)
-        rng = check_random_state(self.random_state)
-        fit = FitContext(
-            data=data,
-            rng=rng,
-            generator=torch.Generator().manual_seed(draw_seed(rng)),
-            progress=self._progress(),
-        )
-        fit.network_generator, fit.network_seed = self._network_generator(fit)
-        fit.settings, fit.network, fit.work_per_sample = self._plan(
-            data.n_samples, data.sample_shape, fit.network_generator,
-            data.first_rows(PROBE_ROWS),
-        )
+        replicas = resolve_replicas(self.distributed, device)
+        fit = self._prepare_fit(X, distributed_device(device, replicas), replicas)
+        data = fit.data
         data.precision = fit.settings["precision"]
         fit.progress.message(
             f"settings for {data.n_samples} samples x {data.n_features} features: "
@@ -247,6 +233,49 @@ class BaseDeepClusterer(
             setattr(self, f"{name}_", value)
         self._sample_shape_ = data.sample_shape
         warn_if_collapsed(self.labels_, self.n_clusters, self._collapse_advice())
+
+    def _prepare_fit(self, X, device, replicas):
+        """Validate ``X``, seed, resolve the settings and build the network.
+
+        Each process of a distributed fit does all of it on its own; an
+        error on any of them is raised on all (see ``Replicas.together``).
+        The processes check that their ``X`` have one shape, and rank 0's
+        random state seeds them all.
+
+        Returns
+        -------
+        FitContext
+        """
+        with replicas.together():
+            X = self._validate_float32(X, reset=True)
+        replicas.check_same("the shape of X", tuple(X.shape))
+        with replicas.together():
+            if X.shape[0] < self.n_clusters:
+                raise ValueError(
+                    f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}."
+                )
+            if X.shape[0] < replicas.world_size:
+                raise ValueError(
+                    f"n_samples={X.shape[0]} is fewer than the "
+                    f"{replicas.world_size} processes of the distributed fit; "
+                    "each needs a row at least."
+                )
+            data = TrainingData(X, device, replicas)
+            self._check_data(data)
+        rng = replicas.sync_random_state(check_random_state(self.random_state))
+        with replicas.together():
+            fit = FitContext(
+                data=data,
+                rng=rng,
+                generator=torch.Generator().manual_seed(draw_seed(rng)),
+                progress=self._progress(replicas),
+            )
+            fit.network_generator, fit.network_seed = self._network_generator(fit)
+            fit.settings, fit.network, fit.work_per_sample = self._plan(
+                data.n_samples, data.sample_shape, fit.network_generator,
+                data.first_rows(PROBE_ROWS),
+            )
+        return fit
 
     def _plan(self, n_samples, sample_shape, generator, example):
         """Resolve the settings and build the network for data of this shape.
@@ -397,8 +426,10 @@ class BaseDeepClusterer(
         for name in fitted:
             delattr(self, name)
 
-    def _progress(self):
-        return ProgressPrinter(self.verbose, type(self).__name__)
+    def _progress(self, replicas):
+        # One process of a distributed fit reports for all.
+        return ProgressPrinter(self.verbose if replicas.is_main else 0,
+                               type(self).__name__)
 
     def _inference_batch_size(self, device):
         return INFERENCE_BATCH_SIZE[device.type]

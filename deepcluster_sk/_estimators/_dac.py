@@ -109,8 +109,8 @@ class DACPhase(NetworkPhase):
 
     The thresholds are 0-d tensors on the device, filled before each stage,
     so the step keeps the same inputs' shapes and devices all along the
-    schedule. A step returns the detached ``[loss, positive fraction,
-    negative fraction]``.
+    schedule. Its loss terms are ``[loss, positive fraction, negative
+    fraction]``.
     """
 
     unit = "stage"
@@ -131,14 +131,11 @@ class DACPhase(NetworkPhase):
     def example_inputs(self):
         return self._full_batch(self.data.sample_shape), self.upper, self.lower
 
-    def step(self, x, upper, lower):
+    def loss(self, x, upper, lower):
         features = normalized_outputs(self.network(x))
         loss, positive, negative = dac_pair_loss(features, upper, lower)
-        self._optimize(loss)
         n_pairs = max(x.shape[0] * (x.shape[0] - 1), 1)
-        return torch.stack(
-            [loss.detach(), positive.sum() / n_pairs, negative.sum() / n_pairs]
-        )
+        return torch.stack([loss, positive.sum() / n_pairs, negative.sum() / n_pairs])
 
     def end_period(self, period, mean_loss):
         u, l = self.schedule[period]
@@ -224,6 +221,7 @@ class DACClusterer(BaseDiscriminativeClusterer):
         CPUs, recent GPUs) and a training step is large enough to gain, and
         float32 elsewhere; ``precision_`` holds the choice. A GPU without
         bfloat16 support refuses ``"bfloat16"`` with a ``ValueError``.
+    <distributed>
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation and mini-batch order.
     verbose : int, default=0

@@ -169,6 +169,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         CPUs, recent GPUs) and a training step is large enough to gain, and
         float32 elsewhere; ``precision_`` holds the choice. A GPU without
         bfloat16 support refuses ``"bfloat16"`` with a ``ValueError``.
+    <distributed>
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, mini-batch order and k-means.
     verbose : int, default=0
@@ -372,6 +373,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             rng=fit.rng,
             seeded=self.random_state is not None,
             progress=fit.progress,
+            replicas=fit.data.replicas,
         )
         responsibilities = clustering.mixture.predict_proba(coordinates)
         centers = cluster_means(host_embedding, clustering.labels, responsibilities)

@@ -62,13 +62,11 @@ class NetworkPhase(Phase):
     def parameters(self):
         return list(self.network.parameters())
 
+    def buffers(self):
+        return list(self.network.buffers())
+
     def periods(self):
         return [self.steps_per_period] * self.n_periods
-
-    def _optimize(self, loss):
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
 
     def begin(self):
         self.network.train()

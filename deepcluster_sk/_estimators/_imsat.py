@@ -93,8 +93,8 @@ class IMSATPhase(NetworkPhase):
     """IMSAT's training: one epoch per period, the loss terms of the paper.
 
     Each step takes a batch and, with an augmentation, the perturbation
-    radii of its samples and standard normal noise drawn for it; it returns
-    the detached terms ``[loss, R_SAT, H(Y|X), H(Y)]``.
+    radii of its samples and standard normal noise drawn for it; its loss
+    terms are ``[loss, R_SAT, H(Y|X), H(Y)]``.
     """
 
     def __init__(self, *args, radii, generator, augmentation, xi, mi_weight,
@@ -121,7 +121,7 @@ class IMSATPhase(NetworkPhase):
             return (x,)
         return x, self._full_batch(()), self._full_batch(self.data.sample_shape)
 
-    def step(self, x, eps=None, noise=None):
+    def loss(self, x, eps=None, noise=None):
         network = self.network
         p = torch.softmax(network(x).float(), dim=1)
         loss, h_cond, h_marg = imsat_loss_terms(p, self.mi_weight, self.marginal_weight)
@@ -136,8 +136,7 @@ class IMSATPhase(NetworkPhase):
                 log_q = torch.log_softmax(network(x + r).float(), dim=1)
             sat = kl_divergence(target, log_q, "batchmean")
             loss = loss + sat
-        self._optimize(loss)
-        return torch.stack([loss, sat, h_cond, h_marg]).detach()
+        return torch.stack([loss, sat, h_cond, h_marg])
 
     def end_period(self, period, mean_loss):
         values = {k: f"{v:.4f}" for k, v in zip(_HISTORY_KEYS, mean_loss)}
@@ -238,6 +237,7 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
         CPUs, recent GPUs) and a training step is large enough to gain, and
         float32 elsewhere; ``precision_`` holds the choice. A GPU without
         bfloat16 support refuses ``"bfloat16"`` with a ``ValueError``.
+    <distributed>
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, mini-batch order and the perturbations.
     verbose : int, default=0
@@ -352,10 +352,13 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
         if self.augmentation is None:
             return torch.zeros(0, device=data.device)
         if self.eps == "auto":
-            distances = kth_distances(
-                data, self.n_neighbors, self._inference_batch_size(data.device), fit.rng
+            batch_size = self._inference_batch_size(data.device)
+            # Once, by rank 0 of a distributed fit.
+            distances = data.replicas.compute_once(
+                lambda: kth_distances(data, self.n_neighbors, batch_size, fit.rng).cpu(),
+                rng=fit.rng,
             )
-            return fit.settings["eps_scale"] * distances
+            return fit.settings["eps_scale"] * distances.to(data.device)
         return torch.full((data.n_samples,), float(self.eps), device=data.device)
 
     def _optimizer_options(self):

@@ -85,6 +85,7 @@ class N2DClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     precision : {"auto", "float32", "bfloat16"}, default="auto"
         The precision of the autoencoder's matrix products, as in
         :class:`DECClusterer`.
+    <distributed>
     random_state : int, RandomState instance or None, default=None
         Seeds the autoencoder, UMAP and the mixture. A seed makes UMAP
         reproducible and, as umap-learn does, single-threaded; ``None`` lets
@@ -206,6 +207,7 @@ class N2DClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
             rng=fit.rng,
             seeded=self.random_state is not None,
             progress=fit.progress,
+            replicas=fit.data.replicas,
         )
         self.embedding_ = coordinates
         self.mixture_ = clustering.mixture

@@ -10,6 +10,7 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._distributed import SINGLE
 from .._manifold import fit_mixture, umap_coordinates
 from ._base import draw_seed
 from ._parameters import Param
@@ -34,8 +35,10 @@ COVARIANCE_TYPE = Param("full", StrOptions({"full", "tied", "diag", "spherical"}
 
 
 def manifold_clustering(embedding, settings, *, n_clusters, n_init, covariance_type,
-                        min_dist, rng, seeded, progress):
+                        min_dist, rng, seeded, progress, replicas=SINGLE):
     """UMAP of ``embedding`` (where ``settings["manifold"]``), then a mixture.
+
+    Run once, by rank 0 of a distributed fit, and broadcast.
 
     Parameters
     ----------
@@ -54,6 +57,8 @@ def manifold_clustering(embedding, settings, *, n_clusters, n_init, covariance_t
         when seeded; an unseeded fit lets it use every core.
     progress : ProgressPrinter
         Told what runs, at ``verbose >= 1``.
+    replicas : Replicas, default=SINGLE
+        The processes of the fit.
 
     Returns
     -------
@@ -62,6 +67,14 @@ def manifold_clustering(embedding, settings, *, n_clusters, n_init, covariance_t
     clustering : MixtureClustering
     """
     seed = draw_seed(rng)
+    return replicas.compute_once(
+        lambda: _manifold_clustering(embedding, settings, n_clusters, n_init,
+                                     covariance_type, min_dist, seed, seeded, progress)
+    )
+
+
+def _manifold_clustering(embedding, settings, n_clusters, n_init, covariance_type,
+                         min_dist, seed, seeded, progress):
     mixture = f"a Gaussian mixture of {n_clusters} components ({n_init} inits)"
     if settings["manifold"]:
         progress.message(

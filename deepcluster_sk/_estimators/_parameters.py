@@ -107,9 +107,35 @@ def declare_parameters(cls):
     }
     cls._params = params
     cls._parameter_constraints = {n: p.constraints for n, p in params.items()}
+    if "__doc__" in vars(cls) and cls.__doc__:
+        cls.__doc__ = fill_shared_docs(cls.__doc__)
     if "__init__" not in vars(cls):
         cls.__init__ = _make_init(cls, params, getattr(cls, "_routed_prefix", None))
     return cls
+
+
+#: Entries of the Parameters sections that every estimator shares, written
+#: once: a line ``    <name>`` in a class docstring becomes the entry.
+SHARED_PARAMETER_DOCS = {
+    "distributed": """\
+    distributed : {"auto", True, False}, default="auto"
+        Train one model across the processes of a ``torchrun`` launch
+        (``torchrun --nproc-per-node=N script.py``) or of a
+        :mod:`torch.distributed` process group: each process trains on its
+        share of every batch under DistributedDataParallel (gloo on CPUs,
+        NCCL on GPUs, one GPU per process) and every process ends with the
+        same fitted model. ``"auto"`` does so when such a launch or group of
+        two processes or more is found, ``True`` requires one, ``False``
+        trains in this process alone.
+""",
+}
+
+
+def fill_shared_docs(doc):
+    """``doc`` with each ``    <name>`` line replaced by its shared entry."""
+    for name, entry in SHARED_PARAMETER_DOCS.items():
+        doc = doc.replace(f"    <{name}>\n", entry)
+    return doc
 
 
 def _make_init(cls, params, routed_prefix):

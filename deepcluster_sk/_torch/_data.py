@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .._distributed import SINGLE
 from .._row_chunks import RowChunks
 from .._training._sampler import RowSampler
 from ._precision import autocast
@@ -32,19 +33,20 @@ def numpy_to_tensor(array, device):
     return tensor
 
 
-def iter_row_batches(X, batch_size, device):
+def iter_row_batches(X, batch_size, device, first=0, last=None):
     """Yield ``(start, stop, rows)`` over ``X`` with rows as a dense tensor.
 
     Sparse input is densified one batch at a time, never as a whole; a
-    :class:`~deepcluster_sk.RowChunks` is read one chunk at a time.
+    :class:`~deepcluster_sk.RowChunks` is read one chunk at a time. Only
+    the rows ``first:last`` (by default all) are visited.
     """
+    last = X.shape[0] if last is None else last
     if isinstance(X, RowChunks):
-        for start, stop, block in X.blocks(batch_size):
+        for start, stop, block in X.blocks(batch_size, first, last):
             yield start, stop, numpy_to_tensor(block, device)
         return
-    n_samples = X.shape[0]
-    for start in range(0, n_samples, batch_size):
-        stop = min(start + batch_size, n_samples)
+    for start in range(first, last, batch_size):
+        stop = min(start + batch_size, last)
         rows = X[start:stop]
         if sp.issparse(rows):
             rows = rows.toarray()
@@ -83,11 +85,16 @@ class TrainingData:
     precision : {"float32", "bfloat16"}
         The precision the networks compute in on these rows; set once the
         fit has resolved it (see :mod:`._precision`).
+    replicas : Replicas
+        The processes that train on these rows together
+        (:mod:`deepcluster_sk._distributed`); each holds all of them, draws
+        its share of every batch and computes its block of full passes.
     """
 
-    def __init__(self, X, device):
+    def __init__(self, X, device, replicas=SINGLE):
         self.device = device
         self.precision = "float32"
+        self.replicas = replicas
         self.source = X
         self.n_samples = X.shape[0]
         self.sample_shape = tuple(X.shape[1:])
@@ -158,7 +165,9 @@ class TrainingData:
         Over out-of-core input it draws its batches chunk by chunk.
         """
         return RowSampler(self.n_samples, batch_size, generator, self.device,
-                          chunk_rows=self.chunk_rows, drop_last=drop_last)
+                          chunk_rows=self.chunk_rows, drop_last=drop_last,
+                          rank=self.replicas.rank,
+                          world_size=self.replicas.world_size)
 
     def autocast(self):
         """The context of a network forward (or training step) in ``precision``."""
@@ -171,11 +180,15 @@ class TrainingData:
             return numpy_to_tensor(self._chunks.read(0, n_rows), self.device)
         return self.take(torch.arange(n_rows, device=self.device))
 
-    def batches(self, batch_size):
-        """Yield ``(start, stop, rows)`` in order, for full passes over the data."""
+    def batches(self, batch_size, first=0, last=None):
+        """Yield ``(start, stop, rows)`` in order, for full passes over the data.
+
+        Only the rows ``first:last`` (by default all) are visited.
+        """
+        last = self.n_samples if last is None else last
         if self.on_device:
-            for start in range(0, self.n_samples, batch_size):
-                stop = min(start + batch_size, self.n_samples)
+            for start in range(first, last, batch_size):
+                stop = min(start + batch_size, last)
                 yield start, stop, self._dense[start:stop]
             return
         if self._chunks is not None:
@@ -184,7 +197,11 @@ class TrainingData:
             source = self._sparse
         else:
             source = self._dense.numpy()
-        yield from iter_row_batches(source, batch_size, self.device)
+        yield from iter_row_batches(source, batch_size, self.device, first, last)
+
+    def shard_batches(self, batch_size):
+        """:meth:`batches` over this process's block of rows (all of them alone)."""
+        return self.batches(batch_size, *self.replicas.shard(self.n_samples))
 
 
 @torch.no_grad()
@@ -192,6 +209,8 @@ def forward_all(module, data, batch_size):
     """``module`` in evaluation mode over every row of ``data``, in order.
 
     The forward passes run in ``data.precision``; the outputs are float32.
+    Processes that train together each compute their block of rows and
+    gather the others'.
 
     Parameters
     ----------
@@ -208,5 +227,5 @@ def forward_all(module, data, batch_size):
     """
     module.eval()
     with data.autocast():
-        outputs = [module(rows).float() for _, _, rows in data.batches(batch_size)]
-    return torch.cat(outputs)
+        outputs = [module(rows).float() for _, _, rows in data.shard_batches(batch_size)]
+    return data.replicas.all_gather_rows(torch.cat(outputs), data.n_samples)

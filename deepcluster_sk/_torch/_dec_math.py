@@ -30,10 +30,13 @@ def soft_assignment(z, centers, alpha):
 
 
 @full_precision
-def target_distribution(q):
+def target_distribution(q, frequencies=None):
     """DEC's auxiliary target ``p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j')``.
 
-    ``f_j = sum_i q_ij`` is the soft cluster frequency over the rows of ``q``.
+    ``f_j = sum_i q_ij`` is the soft cluster frequency over the rows of
+    ``q``, or ``frequencies`` where given: over all the rows, of which ``q``
+    holds a block.
     """
-    weight = q.pow(2) / q.sum(dim=0).clamp_min(torch.finfo(q.dtype).tiny)
+    frequencies = q.sum(dim=0) if frequencies is None else frequencies
+    weight = q.pow(2) / frequencies.clamp_min(torch.finfo(q.dtype).tiny)
     return weight / weight.sum(dim=1, keepdim=True)

@@ -5,10 +5,13 @@
 graph on a GPU, with an eager fallback), the learning-rate schedule, the one
 host-device synchronisation per period, the
 :class:`~deepcluster_sk._diagnostics.DivergenceMonitor` and the progress
-output. A :class:`Phase` fills in the rest: its step, its schedule of
-periods (epochs, stages, the steps between two target updates), the tensors
-each step takes and what to do at the end of a period. This is the shape of
-scikit-learn's ``BaseMixture.fit_predict`` (one loop; subclasses fill in the
+output. A :class:`Phase` fills in the rest: its loss, its optimizer, its
+schedule of periods (epochs, stages, the steps between two target updates),
+the tensors each step takes and what to do at the end of a period. Under
+several processes (:mod:`deepcluster_sk._distributed`) the loss runs under
+DistributedDataParallel and the losses the monitor checks are averaged over
+the processes, so that every process checks, reports and stops alike. This
+is the shape of scikit-learn's ``BaseMixture.fit_predict`` (one loop; subclasses fill in the
 steps) and skorch's ``fit_loop`` -> ``run_single_epoch`` -> ``train_step``.
 """
 
@@ -47,9 +50,10 @@ class PeriodEnd:
 class Phase:
     """One training phase: the hooks that :func:`run_phase` calls.
 
-    A subclass implements :meth:`step` and :meth:`periods` and usually
-    :meth:`end_period`; the defaults of the other hooks fit a phase that
-    trains on plain mini-batches of rows.
+    A subclass implements :meth:`loss` and :meth:`periods`, sets
+    :attr:`optimizer` and usually implements :meth:`end_period`; the
+    defaults of the other hooks fit a phase that trains on plain mini-batches
+    of rows.
 
     Parameters
     ----------
@@ -75,6 +79,8 @@ class Phase:
         state updated in place (see :mod:`._cuda_graphs`).
     lr_schedule : object or None
         Its ``step()`` is called after every training step.
+    optimizer : torch.optim.Optimizer
+        Steps :meth:`parameters` on the gradients of the loss.
     """
 
     name = "training"
@@ -82,24 +88,60 @@ class Phase:
     loss_growth = True
     capture = True
     lr_schedule = None
+    optimizer = None
 
     def __init__(self, data, sampler, advice):
         self.data = data
         self.sampler = sampler
         self.advice = advice
+        self._forward = self.loss
 
     def parameters(self):
         """The weights the phase trains, watched by the divergence monitor."""
         raise NotImplementedError
 
-    def step(self, *tensors):
-        """One training step on the tensors of :meth:`batch_inputs`.
+    def buffers(self):
+        """State the step updates besides the weights (running statistics).
 
-        Runs forward, backward and the optimizer, and returns the detached
-        loss: a 0-d tensor, or a 1-D tensor of loss terms with the objective
-        first. It must not synchronise with the device.
+        Averaged over the processes at the end of a distributed phase.
+        """
+        return []
+
+    def loss(self, *tensors):
+        """The loss of one step on the tensors of :meth:`batch_inputs`.
+
+        A 0-d tensor, or a 1-D tensor of loss terms with the objective
+        first, attached to the graph of :meth:`parameters`. It must not
+        synchronise with the device.
         """
         raise NotImplementedError
+
+    def before_update(self):
+        """Between the backward pass and the optimizer step (gradient clipping)."""
+
+    def step(self, *tensors):
+        """One training step: :meth:`loss`, backward, the optimizer.
+
+        Returns the detached loss (or loss terms). Under several processes
+        the loss runs under DistributedDataParallel, which averages the
+        gradients over them in the backward pass.
+        """
+        terms = self._forward(*tensors)
+        self.optimizer.zero_grad(set_to_none=True)
+        (terms if terms.ndim == 0 else terms[0]).backward()
+        self.before_update()
+        self.optimizer.step()
+        return terms.detach()
+
+    def distribute(self):
+        """Route :meth:`step`'s loss through DistributedDataParallel.
+
+        Called by :func:`run_phase` when several processes train; DDP
+        broadcasts rank 0's weights now.
+        """
+        self._forward = self.data.replicas.data_parallel(
+            self.loss, self.parameters(), self.data.device
+        )
 
     def periods(self):
         """The schedule: the number of steps of each period, in order."""
@@ -164,15 +206,21 @@ def run_phase(phase, track=None):
         If the loss of the first step is not finite: the data overflow
         float32 whatever the learning rate.
     """
+    replicas = phase.data.replicas
+    if replicas.enabled:
+        phase.distribute()
     monitor = DivergenceMonitor(
         phase.name,
         phase.advice,
         phase.parameters(),
         unit=phase.unit,
         loss_growth=phase.loss_growth,
+        average=replicas.mean if replicas.enabled else None,
     )
+    # DDP's collectives inside a step are not captured.
+    capture = phase.capture and not replicas.enabled
     step = cuda_graphed_step(
-        phase.step, phase.example_inputs(), enabled=None if phase.capture else False
+        phase.step, phase.example_inputs(), enabled=None if capture else False
     )
     losses = []
     try:
@@ -193,13 +241,27 @@ def run_phase(phase, track=None):
                     rows += index.numel()
                     if phase.lr_schedule is not None:
                         phase.lr_schedule.step()
-            mean = None if total is None else (total / rows).tolist()
+            mean = _mean_loss(total, rows, replicas)
             losses.append(mean)
             if _report(phase.end_period(period, mean), monitor, track):
                 break
+        replicas.average_buffers(phase.buffers())
     finally:
         phase.finish()
     return losses
+
+
+def _mean_loss(total, rows, replicas):
+    """The mean step loss of a period over every process's rows, on the host."""
+    if total is None:
+        return None
+    if not replicas.enabled:
+        return (total / rows).tolist()
+    summed = torch.cat([total.reshape(-1).float(),
+                        torch.tensor([float(rows)], device=total.device)])
+    summed = replicas.all_reduce(summed)
+    mean = summed[:-1] / summed[-1]
+    return (mean[0] if total.ndim == 0 else mean).tolist()
 
 
 def _report(end, monitor, track):

@@ -69,12 +69,11 @@ class EndToEndPhase(Phase):
     def parameters(self):
         return list(self.autoencoder.parameters())
 
-    def step(self, x):
-        loss = reconstruction_error(reconstruct(self.autoencoder, x), x)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
+    def buffers(self):
+        return list(self.autoencoder.buffers())
+
+    def loss(self, x):
+        return reconstruction_error(reconstruct(self.autoencoder, x), x)
 
     def periods(self):
         return [self.sampler.steps_per_epoch] * self.n_epochs
@@ -261,12 +260,8 @@ class _LayerwiseStage(Phase):
             for start in range(0, self.iterations, per_epoch)
         ]
 
-    def _sgd_step(self, loss):
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    def before_update(self):
         nn.utils.clip_grad_norm_(self.params, MAX_GRAD_NORM)
-        self.optimizer.step()
-        return loss.detach()
 
     def end_period(self, period, mean_loss):
         return PeriodEnd(
@@ -308,12 +303,12 @@ class LayerPairStage(_LayerwiseStage):
     def _drop(self, h, keep):
         return h if keep is None else h * keep / (1.0 - self.dropout)
 
-    def step(self, x, keep_input=None, keep_hidden=None):
+    def loss(self, x, keep_input=None, keep_hidden=None):
         with torch.no_grad():
             target = self.prefix(x)
         hidden = self.enc_act(self.enc_layer(self._drop(target, keep_input)))
         reconstruction = self.dec_act(self.dec_layer(self._drop(hidden, keep_hidden)))
-        return self._sgd_step(_half_sum_squared_error(reconstruction, target))
+        return _half_sum_squared_error(reconstruction, target)
 
 
 class FinetuneStage(_LayerwiseStage):
@@ -325,9 +320,8 @@ class FinetuneStage(_LayerwiseStage):
         self.autoencoder = autoencoder
         super().__init__(data, sampler, list(autoencoder.parameters()), **kwargs)
 
-    def step(self, x):
-        loss = _half_sum_squared_error(reconstruct(self.autoencoder, x), x)
-        return self._sgd_step(loss)
+    def loss(self, x):
+        return _half_sum_squared_error(reconstruct(self.autoencoder, x), x)
 
 
 class LayerwisePretraining:

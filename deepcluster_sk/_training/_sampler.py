@@ -37,23 +37,36 @@ class RowSampler:
         ``p(y)`` are never estimated on a handful of rows, and a CUDA graph
         can replay the step), and no row is favoured as the permutation
         changes.
+    rank, world_size : int, default=0 and 1
+        This process's place among ``world_size`` processes training one
+        model (:mod:`deepcluster_sk._distributed`). Every process draws the
+        same permutation, padded with its first rows to a multiple of
+        ``world_size`` as :class:`torch.utils.data.DistributedSampler` does,
+        and takes every ``world_size``-th row of it from ``rank`` on:
+        the processes' rows of an epoch are disjoint and cover the data,
+        and their ``ceil(batch_size / world_size)``-row batches at one step
+        together are the rows of one batch of a single process.
 
     Attributes
     ----------
     batch_size : int
-        Rows of a full batch.
+        Rows of a full batch of this process.
     steps_per_epoch : int
         Batches of one epoch.
     """
 
     def __init__(self, n_samples, batch_size, generator, device, *, chunk_rows=None,
-                 drop_last=False):
+                 drop_last=False, rank=0, world_size=1):
         self.n_samples = n_samples
         self.chunk_rows = chunk_rows
-        self.batch_size = min(batch_size, n_samples) if drop_last else batch_size
+        self.rank = rank
+        self.world_size = world_size
+        shard = -(-n_samples // world_size)
+        batch_size = -(-batch_size // world_size)
+        self.batch_size = min(batch_size, shard) if drop_last else batch_size
         self.generator = generator
         self.device = device
-        self._stop = n_samples - n_samples % self.batch_size if drop_last else n_samples
+        self._stop = shard - shard % self.batch_size if drop_last else shard
         self._order = None
         self._start = 0
 
@@ -74,7 +87,16 @@ class RowSampler:
         return index
 
     def _permutation(self):
-        """One epoch's order of the rows: by shuffled chunks, if chunked."""
+        """One epoch's order of this process's rows."""
+        order = self._global_permutation()
+        if self.world_size == 1:
+            return order
+        padding = -len(order) % self.world_size
+        order = torch.cat([order, order[:padding]])
+        return order[self.rank :: self.world_size]
+
+    def _global_permutation(self):
+        """One epoch's order of all rows: by shuffled chunks, if chunked."""
         if self.chunk_rows is None or self.chunk_rows >= self.n_samples:
             return torch.randperm(self.n_samples, generator=self.generator)
         n_chunks = -(-self.n_samples // self.chunk_rows)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .._torch._data import forward_all
 from .._torch._dec_math import log_soft_assignment, target_distribution
 from .._torch._information import kl_divergence
 from ._engine import Phase, PeriodEnd, run_phase
@@ -107,7 +106,10 @@ class SelfTrainingPhase(Phase):
     def batch_inputs(self, index):
         return self.data.take(index), self.target.index_select(0, index)
 
-    def step(self, x, p):
+    def buffers(self):
+        return [*self.encoder.buffers(), *self.decoder.buffers()]
+
+    def loss(self, x, p):
         z = self.encoder(x)
         log_q = log_soft_assignment(z, self.centers, self.alpha)
         loss = kl_divergence(p, log_q) / x.shape[0]
@@ -116,28 +118,42 @@ class SelfTrainingPhase(Phase):
             loss = loss + self.reconstruction_weight * reconstruction_error(
                 reconstruction, x
             )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()
+        return loss
 
     def periods(self):
         return self._periods
 
     @torch.no_grad()
     def _update_target(self):
-        """Recompute ``P`` and the labels over the whole data; a sync point."""
-        z = forward_all(self.encoder, self.data, self.inference_batch_size)
+        """Recompute ``P`` and the labels over the whole data; a sync point.
+
+        Each of the processes of a distributed fit computes ``Q`` on its
+        block of rows; the soft cluster frequencies, the KL divergence and
+        the count of changed labels are summed over the processes, so all
+        update the same target and stop at the same update, and the blocks
+        of ``P`` and of the labels are gathered for the batches to come.
+        """
+        replicas, data = self.data.replicas, self.data
+        start, stop = replicas.shard(data.n_samples)
+        self.encoder.eval()
+        with data.autocast():
+            z = torch.cat([self.encoder(rows).float() for _, _, rows
+                           in data.shard_batches(self.inference_batch_size)])
         log_q = log_soft_assignment(z, self.centers, self.alpha)
-        self.target = target_distribution(log_q.exp())
+        q = log_q.exp()
+        target = target_distribution(q, replicas.all_reduce(q.sum(dim=0)))
         labels = log_q.argmax(dim=1)
-        kl = kl_divergence(self.target, log_q) / self.data.n_samples
         result = self.result
-        if result.labels is None:
-            kl, change = kl.item(), float("nan")
-        else:
-            changed = (labels != result.labels).float().mean()
-            kl, change = torch.stack([kl, changed]).tolist()
+        previous = None if result.labels is None else result.labels[start:stop]
+        changed = (torch.zeros((), device=z.device) if previous is None
+                   else (labels != previous).sum().float())
+        totals = replicas.all_reduce(torch.stack([kl_divergence(target, log_q),
+                                                  changed]))
+        kl, change = (totals / data.n_samples).tolist()
+        if previous is None:
+            change = float("nan")
+        self.target = replicas.all_gather_rows(target, data.n_samples)
+        labels = replicas.all_gather_rows(labels, data.n_samples)
         result.labels = labels
         result.iterations.append(result.n_iter)
         result.kl_losses.append(kl)
