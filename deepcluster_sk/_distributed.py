@@ -28,6 +28,7 @@ is exactly the fit it was before. Nothing here is pickled with a model.
 
 import atexit
 import datetime
+import multiprocessing
 import os
 from contextlib import contextmanager
 
@@ -54,9 +55,17 @@ _RERAISED = (ValueError, TypeError, TrainingDivergedError, ImportError, MemoryEr
 
 
 def launched_by_torchrun():
-    """Whether the environment describes a process group of two processes or more."""
-    return all(name in os.environ for name in LAUNCHER_VARIABLES) and (
-        int(os.environ["WORLD_SIZE"]) > 1
+    """Whether torchrun started this process, in a group of two or more.
+
+    The launcher's variables are inherited by the processes a worker starts
+    in turn (joblib's loky workers of a ``GridSearchCV(n_jobs=...)``, dask
+    workers), which must not try to join the group: only a process's main
+    interpreter, as torchrun starts it, counts.
+    """
+    return (
+        all(name in os.environ for name in LAUNCHER_VARIABLES)
+        and int(os.environ["WORLD_SIZE"]) > 1
+        and multiprocessing.current_process().name == "MainProcess"
     )
 
 
@@ -69,9 +78,11 @@ def resolve_replicas(distributed, device):
         The estimator's parameter. ``"auto"``: distributed when this process
         belongs to an initialised process group of two processes or more, or
         was started by ``torchrun`` with ``WORLD_SIZE`` above 1 (the group is
-        then initialised here, from that environment). ``True``: the same,
-        but a single process is an error. ``False``: a single process
-        whatever the environment.
+        then initialised here, from that environment; not in the processes
+        that such a process starts, see :func:`launched_by_torchrun`).
+        ``True``: the same, the launcher's environment counting in any
+        process, and a single process is an error. ``False``: a single
+        process whatever the environment.
     device : torch.device
         The training device, as resolved for a single process: with CUDA the
         group uses NCCL for GPU tensors and gloo for host ones.
@@ -94,7 +105,10 @@ def resolve_replicas(distributed, device):
                 "build lacks."
             )
         return SINGLE
-    if not dist.is_initialized() and launched_by_torchrun():
+    launched = launched_by_torchrun() or (
+        distributed is True and all(name in os.environ for name in LAUNCHER_VARIABLES)
+    )
+    if not dist.is_initialized() and launched:
         backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(local_rank() % torch.cuda.device_count())
@@ -332,7 +346,8 @@ class Replicas:
             listed = ", ".join(f"rank {r}: {v!r}" for r, v in enumerate(values))
             raise ValueError(
                 f"Every process of a distributed fit must pass the same X; "
-                f"{what} differs ({listed})."
+                f"{what} differs ({listed}). To fit a model per process on "
+                "its own data, pass distributed=False."
             )
 
     # -- training --------------------------------------------------------------

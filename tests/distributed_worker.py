@@ -63,6 +63,10 @@ def run_ranks(scenario, folder, world_size=2, deadline=DEADLINE):
 
 
 def _rank_main(scenario, folder, rank, world_size, port):
+    import multiprocessing
+
+    # As in a process that torchrun starts: its own main interpreter.
+    multiprocessing.current_process().name = "MainProcess"
     os.environ.update(
         RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
         LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1",
@@ -211,7 +215,8 @@ def _dec(rank, folder):
 
 
 def _family(rank, folder):
-    """IDEC, AutoencoderKMeans, IMSAT, DAC and N2D (no UMAP) on two ranks."""
+    """IDEC, AutoencoderKMeans, IMSAT, DAC, N2D (no UMAP), and DEC on chunks of a
+    memory map and on sparse rows, on two ranks."""
     from deepcluster_sk import (
         AutoencoderKMeans,
         DACClusterer,
@@ -220,10 +225,20 @@ def _family(rank, folder):
         N2DClusterer,
     )
 
+    import scipy.sparse as sp
+
+    from deepcluster_sk import RowChunks
+
     X, _ = blobs()
+    path = os.path.join(folder, f"X{rank}.npy")
+    np.save(path, X)
+    on_disk = RowChunks(np.load(path, mmap_mode="r"), chunk_rows=50)
     common = dict(n_clusters=4, hidden_dims=(16,), precision="float32", device="cpu",
                   random_state=0)
+    inputs = {"dec_chunks": on_disk, "dec_sparse": sp.csr_matrix(X)}
     models = {
+        "dec_chunks": DECClusterer(**dec_params()),
+        "dec_sparse": DECClusterer(**dec_params()),
         "idec": DECClusterer(**dec_params(reconstruction_weight=0.1)),
         "aekm": AutoencoderKMeans(n_components=2, pretrain_epochs=3, batch_size=48,
                                   n_init=2, **common),
@@ -232,7 +247,8 @@ def _family(rank, folder):
         "n2d": N2DClusterer(n_components=2, pretrain_epochs=3, batch_size=48,
                             manifold=False, **common),
     }
-    return {name: fitted_state(model.fit(X)) for name, model in models.items()}
+    return {name: fitted_state(model.fit(inputs.get(name, X)))
+            for name, model in models.items()}
 
 
 def _failures(rank, folder):
@@ -268,6 +284,19 @@ def _single(rank, folder):
     from deepcluster_sk import DECClusterer
 
     return fitted_state(DECClusterer(**dec_params(**CHANGING)).fit(uniform_rows()))
+
+
+def torchrun_environment_in_a_child(path):
+    """Run in a child process with torchrun's variables: what a fit resolves."""
+    os.environ.update(RANK="1", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(free_port()))
+    import torch
+
+    from deepcluster_sk._distributed import SINGLE, resolve_replicas
+
+    single = resolve_replicas("auto", torch.device("cpu")) is SINGLE
+    with open(path, "w") as file:
+        file.write("single" if single else "distributed")
 
 
 SCENARIOS = {"dec": _dec, "family": _family, "failures": _failures, "single": _single}

@@ -119,6 +119,20 @@ def test_distributed_true_alone_is_a_clear_error():
         DECClusterer(n_clusters=4, distributed=True).fit(X)
 
 
+def test_processes_started_by_a_torchrun_worker_fit_alone(tmp_path):
+    """A loky or dask worker inherits torchrun's variables; it must not join."""
+    import multiprocessing
+
+    path = tmp_path / "resolved.txt"
+    child = multiprocessing.get_context("spawn").Process(
+        target=worker.torchrun_environment_in_a_child, args=(str(path),)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert path.read_text() == "single"
+
+
 def test_the_shards_of_full_passes_cover_the_rows_in_order():
     for n_samples in (10, 11):
         blocks = [Replicas.shard(_FakeRank(rank, 3), n_samples) for rank in range(3)]
@@ -200,7 +214,9 @@ def test_the_pickle_of_rank_zero_is_an_ordinary_model(dec_ranks):
     np.testing.assert_array_equal(model.predict(X), rank0["labels"])
 
 
-@pytest.mark.parametrize("name", ["idec", "aekm", "imsat", "dac", "n2d"])
+@pytest.mark.parametrize(
+    "name", ["idec", "aekm", "imsat", "dac", "n2d", "dec_chunks", "dec_sparse"]
+)
 def test_every_estimator_trains_one_model_across_ranks(family_ranks, name):
     rank0, rank1 = family_ranks
     assert_same_model(rank0[name], rank1[name])
