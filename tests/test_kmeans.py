@@ -200,3 +200,15 @@ def test_cuda_matches_cpu_inertia(blobs):
     gpu = torch_kmeans(torch.from_numpy(X).cuda(), 5, n_init=10, random_state=0)
     assert gpu.centers.is_cuda
     assert float(gpu.inertia) == pytest.approx(sklearn_inertia(X, 5, 0), rel=1e-3)
+
+
+def test_kmeans_centers_fits_a_sample_of_large_embeddings(blobs):
+    """Above sample_size rows: k-means on a sample, every row labelled by its centre."""
+    X = blobs[0].astype(np.float32)
+    embedding = torch.from_numpy(X)
+    centers, labels = kmeans_centers(embedding, 5, 3, 0, sample_size=len(X) // 4)
+    full_centers, full_labels = kmeans_centers(embedding, 5, 3, 0)
+    distances = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(labels, distances.argmin(axis=1))
+    assert adjusted_rand_score(full_labels, labels) > 0.95
+    assert labels.shape == (len(X),)
