@@ -247,8 +247,14 @@ def _family(rank, folder):
         "n2d": N2DClusterer(n_components=2, pretrain_epochs=3, batch_size=48,
                             manifold=False, **common),
     }
-    return {name: fitted_state(model.fit(inputs.get(name, X)))
-            for name, model in models.items()}
+    fitted = {name: fitted_state(model.fit(inputs.get(name, X)))
+              for name, model in models.items()}
+    # DEC with its target recomputed per batch, as above STORED_TARGET_BYTES.
+    import deepcluster_sk._training._self_training as self_training
+
+    self_training.STORED_TARGET_BYTES = 0
+    fitted["dec_streamed"] = fitted_state(DECClusterer(**dec_params()).fit(X))
+    return fitted
 
 
 def _failures(rank, folder):

@@ -272,3 +272,26 @@ def test_dec_improves_on_its_kmeans_initialisation_on_digits(digits):
     acc_after = cluster_accuracy(y, after.labels_)
     assert acc_after > 0.7
     assert acc_after >= acc_before
+
+
+@pytest.mark.parametrize(
+    "reconstruction_weight, init", [(0.0, "kmeans"), (0.1, "kmeans"), (0.0, "manifold")]
+)
+def test_a_target_recomputed_per_batch_is_the_stored_target(
+    blobs, monkeypatch, reconstruction_weight, init
+):
+    """Above STORED_TARGET_BYTES, P comes from a frozen encoder: same fit."""
+    import deepcluster_sk._training._self_training as self_training
+
+    X = blobs[0]
+    params = dict(FAST_DEC, n_clusters=3, tol=0.0, precision="float32",
+                  reconstruction_weight=reconstruction_weight, init=init)
+    stored = DECClusterer(**params).fit(X)
+    monkeypatch.setattr(self_training, "STORED_TARGET_BYTES", 0)
+    streamed = DECClusterer(**params).fit(X)
+    np.testing.assert_array_equal(streamed.labels_, stored.labels_)
+    np.testing.assert_allclose(streamed.cluster_centers_, stored.cluster_centers_,
+                               atol=1e-5)
+    np.testing.assert_allclose(streamed.history_["kl_loss"], stored.history_["kl_loss"],
+                               rtol=1e-4, atol=1e-7)
+    assert streamed.history_["iteration"] == stored.history_["iteration"]

@@ -215,7 +215,8 @@ def test_the_pickle_of_rank_zero_is_an_ordinary_model(dec_ranks):
 
 
 @pytest.mark.parametrize(
-    "name", ["idec", "aekm", "imsat", "dac", "n2d", "dec_chunks", "dec_sparse"]
+    "name",
+    ["idec", "aekm", "imsat", "dac", "n2d", "dec_chunks", "dec_sparse", "dec_streamed"],
 )
 def test_every_estimator_trains_one_model_across_ranks(family_ranks, name):
     rank0, rank1 = family_ranks
