@@ -10,7 +10,10 @@ pynndescent is missing, the exact search runs with a warning naming the
 extra.
 """
 
+import os
+import tempfile
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -34,21 +37,38 @@ def _import_pynndescent():
     return pynndescent
 
 
+@contextmanager
 def _host_array(data):
-    """The training rows as one float32 host array, or None if that needs a copy.
+    """The training rows as one float32 host array, or None for sparse rows.
 
     An in-memory fit already holds them; a float32 memory map is read in
     place by pynndescent's compiled code. Other out-of-core input (h5py,
-    zarr, a cast dtype) would have to be loaded whole.
+    zarr, a memory map of another dtype) is written chunk by chunk, as
+    float32, to a temporary file, mapped for the search and deleted after
+    it: never loaded whole.
     """
     source = data.source
     if isinstance(source, RowChunks):
-        source = source.data
-        if not isinstance(source, np.memmap) or source.dtype != np.float32:
-            return None
+        raw = source.data
+        if isinstance(raw, np.memmap) and raw.dtype == np.float32:
+            yield raw.reshape(raw.shape[0], -1)
+            return
+        with tempfile.TemporaryDirectory(prefix="deepcluster_sk-") as folder:
+            yield _spilled(source, os.path.join(folder, "rows.f32"))
+        return
     if not isinstance(source, np.ndarray):  # sparse
-        return None
-    return source.reshape(source.shape[0], -1)
+        yield None
+        return
+    yield source.reshape(source.shape[0], -1)
+
+
+def _spilled(chunks, path):
+    """``chunks`` written to ``path`` as float32 rows; a read-only memory map of it."""
+    with open(path, "wb") as file:
+        for _, _, block in chunks.blocks():
+            file.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+    n_values = int(np.prod(chunks.shape[1:]))
+    return np.memmap(path, dtype=np.float32, mode="r", shape=(chunks.shape[0], n_values))
 
 
 def kth_distances(data, k, batch_size, rng):
@@ -76,11 +96,11 @@ def kth_distances(data, k, batch_size, rng):
     if data.n_samples < APPROXIMATE_FROM:
         return kth_neighbor_distances(data, k, batch_size)
     pynndescent = _import_pynndescent()
-    array = _host_array(data)
-    if pynndescent is None or array is None:
+    sparse = not isinstance(data.source, (np.ndarray, RowChunks))
+    if pynndescent is None or sparse:
         reason = (
             f"pynndescent is missing ({_PYNNDESCENT_EXTRA})" if pynndescent is None
-            else "the input is neither in memory nor a float32 memory map"
+            else "the input is sparse"
         )
         warnings.warn(
             f"The exact {k}-th neighbour search of {data.n_samples} samples costs "
@@ -91,7 +111,7 @@ def kth_distances(data, k, batch_size, rng):
         )
         return kth_neighbor_distances(data, k, batch_size)
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    with warnings.catch_warnings(), torch_threads_kept():
+    with _host_array(data) as array, warnings.catch_warnings(), torch_threads_kept():
         # numba's note that a seed makes some steps single-threaded
         warnings.filterwarnings("ignore", category=UserWarning, module="pynndescent")
         index = pynndescent.NNDescent(
@@ -99,6 +119,7 @@ def kth_distances(data, k, batch_size, rng):
             compressed=True,
         )
         _, distances = index.neighbor_graph
+        del index
     return torch.from_numpy(np.ascontiguousarray(distances[:, k], dtype=np.float32)).to(
         data.device
     )

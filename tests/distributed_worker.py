@@ -81,14 +81,11 @@ def _rank_main(scenario, folder, rank, world_size, port):
         result = {"crash": traceback.format_exc()}
     with open(os.path.join(folder, f"rank{rank}.pkl"), "wb") as file:
         pickle.dump(result, file)
-    import gc
+    # What the atexit handler of a torchrun process runs (a multiprocessing
+    # child exits without running atexit handlers).
+    from deepcluster_sk._distributed import _destroy_process_group
 
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        # Every rank done with its collectives before any tears down.
-        gc.collect()
-        dist.barrier()
+    _destroy_process_group()
 
 
 # -- data ----------------------------------------------------------------------

@@ -307,3 +307,31 @@ def test_verbose_prints_the_loss_terms(blobs, capsys):
     n_epochs = FAST["n_epochs"]
     assert f"[IMSATClusterer] training epoch {n_epochs}/{n_epochs}: loss" in out
     assert "sat_loss" in out
+
+
+@pytest.mark.parametrize("store", ["h5py", "float64 memmap"])
+def test_data_on_disk_is_searched_approximately_through_a_float32_spill(
+    monkeypatch, tmp_path, store
+):
+    """h5py, zarr or a memmap of another dtype: spilled to a float32 map, no warning."""
+    pytest.importorskip("pynndescent")
+    import warnings
+
+    from deepcluster_sk import RowChunks, _neighbour_search
+
+    X = np.random.default_rng(0).normal(size=(600, 5)).astype(np.float32)
+    if store == "h5py":
+        h5py = pytest.importorskip("h5py")
+        file = h5py.File(tmp_path / "X.h5", "w")
+        source = file.create_dataset("X", data=X)
+    else:
+        np.save(tmp_path / "X.npy", X.astype(np.float64))
+        source = np.load(tmp_path / "X.npy", mmap_mode="r")
+    monkeypatch.setattr(_neighbour_search, "APPROXIMATE_FROM", 500)
+    on_disk = TrainingData(RowChunks(source, chunk_rows=128), torch.device("cpu"))
+    in_memory = TrainingData(X, torch.device("cpu"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        spilled = _neighbour_search.kth_distances(on_disk, 10, 64, np.random.RandomState(0))
+    direct = _neighbour_search.kth_distances(in_memory, 10, 64, np.random.RandomState(0))
+    np.testing.assert_array_equal(spilled.numpy(), direct.numpy())
