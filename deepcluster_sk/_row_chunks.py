@@ -14,6 +14,7 @@ the in-memory path: non-numeric dtypes, non-finite values and values whose
 squares overflow float32.
 """
 
+import copy
 import hashlib
 import math
 import mmap
@@ -162,6 +163,9 @@ class RowChunks:
             contiguous float32 rows in memory.
         """
         view = self.data[start:stop]
+        if getattr(self, "_check_on_read", False):
+            view = np.asarray(view)
+            check_chunk_values(view, start)
         if isinstance(view, np.memmap):
             values = np.array(view, dtype=np.float32, order="C")
             _release_pages(view)
@@ -317,15 +321,34 @@ def validate_row_chunks(estimator, X, *, reset):
         )
     _check_feature_names(estimator, chunks, reset=reset)
     _check_n_features(estimator, chunks, reset=reset)
-    for start, stop, block in _raw_blocks(chunks):
-        if dtype.kind == "f" and not np.isfinite(block).all():
-            kind = "NaN" if np.isnan(block).any() else "infinity"
-            raise ValueError(
-                f"Input X contains {kind} (in rows {start} to {stop - 1}); "
-                "remove or impute those values before fitting."
-            )
-        check_float32_range(block)
+    if not reset:
+        # Prediction reads every row once: the values are checked as they
+        # are read, before the cast, in the same pass.
+        checked = copy.copy(chunks)
+        checked._check_on_read = True
+        return checked
+    for start, _, block in _raw_blocks(chunks):
+        check_chunk_values(block, start)
     return chunks
+
+
+def check_chunk_values(block, start):
+    """Raise the errors of in-memory input for non-finite or too large values.
+
+    Parameters
+    ----------
+    block : ndarray
+        Rows ``start:start + len(block)`` of the input, in their stored dtype.
+    start : int
+        The first row, for the message.
+    """
+    if block.dtype.kind == "f" and not np.isfinite(block).all():
+        kind = "NaN" if np.isnan(block).any() else "infinity"
+        raise ValueError(
+            f"Input X contains {kind} (in rows {start} to "
+            f"{start + block.shape[0] - 1}); remove or impute those values."
+        )
+    check_float32_range(block)
 
 
 def _raw_blocks(chunks):

@@ -194,6 +194,30 @@ def test_bad_values_in_a_later_chunk_are_reported(blobs, bad, error, match):
     assert not hasattr(model, "n_features_in_")
 
 
+@pytest.mark.parametrize("bad, match", [(np.nan, "NaN"), (1e30, "too large for float32")])
+def test_prediction_checks_values_in_its_one_pass(blobs, bad, match):
+    """predict reads each chunk once, checking it before the cast."""
+    X = blobs[0].copy()
+    model = AutoencoderKMeans(n_clusters=3, random_state=0, **FAST[AutoencoderKMeans])
+    model.fit(X)
+    reads = []
+
+    class Counted(np.ndarray):
+        def __getitem__(self, key):
+            if isinstance(key, slice):
+                reads.append((key.start, key.stop))
+            return np.asarray(self).__getitem__(key)
+
+    good = X.astype(np.float64).view(Counted)
+    labels = model.predict(RowChunks(good, chunk_rows=100))
+    np.testing.assert_array_equal(labels, model.predict(X))
+    assert sorted(reads) == [(start, min(start + 100, len(X)))
+                             for start in range(0, len(X), 100)]
+    X[555, 3] = bad
+    with pytest.raises(ValueError, match=match):
+        model.predict(RowChunks(X.astype(np.float64), chunk_rows=100))
+
+
 def test_non_numeric_and_mismatched_input_is_a_clear_error(blobs):
     model = AutoencoderKMeans(n_clusters=3, **FAST[AutoencoderKMeans])
     with pytest.raises(TypeError, match="numeric"):
