@@ -9,9 +9,10 @@ chunk by chunk instead: a :class:`RowChunks` wraps any array-like with
 ``chunk_rows`` rows, converted to float32 on its own. Such inputs are
 recognised without the wrapper; the wrapper sets the chunk size.
 
-Validation reads the input once, chunk by chunk, with the same errors as
-the in-memory path: non-numeric dtypes, non-finite values and values whose
-squares overflow float32.
+Validation has the same errors as the in-memory path (non-numeric dtypes,
+non-finite values, values whose squares overflow float32): ``fit`` checks
+the input in one pass, chunk by chunk, before training; a prediction checks
+each chunk as it reads it, so the input is read once.
 """
 
 import copy
@@ -71,6 +72,10 @@ class RowChunks:
     >>> [block.shape for _, _, block in chunks.blocks()]
     [(4, 2), (2, 2)]
     """
+
+    #: Whether :meth:`read` checks the values it reads (set on the copy that
+    #: :func:`validate_row_chunks` returns for a prediction).
+    _check_on_read = False
 
     def __init__(self, data, chunk_rows=None):
         if isinstance(data, RowChunks):
@@ -162,15 +167,19 @@ class RowChunks:
             The values; a view of ``data`` where it already holds
             contiguous float32 rows in memory.
         """
-        view = self.data[start:stop]
-        if getattr(self, "_check_on_read", False):
-            view = np.asarray(view)
+        view = self._stored(start, stop)
+        if self._check_on_read:
             check_chunk_values(view, start)
         if isinstance(view, np.memmap):
             values = np.array(view, dtype=np.float32, order="C")
             _release_pages(view)
             return values
-        return np.ascontiguousarray(np.asarray(view), dtype=np.float32)
+        return np.ascontiguousarray(view, dtype=np.float32)
+
+    def _stored(self, start, stop):
+        """Rows ``start:stop`` in their stored dtype; a memory map's stay mapped."""
+        view = self.data[start:stop]
+        return view if isinstance(view, np.ndarray) else np.asarray(view)
 
     def read_chunk(self, chunk):
         """Read one chunk into a float32 array.
@@ -355,8 +364,8 @@ def _raw_blocks(chunks):
     """Yield each chunk in its stored dtype, for checks before the cast."""
     for chunk in range(chunks.n_chunks):
         start, stop = chunks.chunk_bounds(chunk)
-        view = chunks.data[start:stop]
-        yield start, stop, np.asarray(view)
+        view = chunks._stored(start, stop)
+        yield start, stop, view
         if isinstance(view, np.memmap):
             _release_pages(view)
 

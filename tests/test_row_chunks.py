@@ -218,6 +218,25 @@ def test_prediction_checks_values_in_its_one_pass(blobs, bad, match):
         model.predict(RowChunks(X.astype(np.float64), chunk_rows=100))
 
 
+def test_prediction_hands_back_each_memmap_chunk_it_checked(blobs, tmp_path, monkeypatch):
+    """The values checked on read still come from the map, whose pages are released."""
+    import deepcluster_sk._row_chunks as row_chunks
+
+    X = blobs[0]
+    model = AutoencoderKMeans(n_clusters=3, random_state=0, **FAST[AutoencoderKMeans])
+    model.fit(X)
+    np.save(tmp_path / "X.npy", X)
+    released = []
+    release = row_chunks._release_pages
+    monkeypatch.setattr(row_chunks, "_release_pages",
+                        lambda view: released.append(len(view)) or release(view))
+    chunks = RowChunks(np.load(tmp_path / "X.npy", mmap_mode="r"), chunk_rows=100)
+    np.testing.assert_array_equal(model.predict(chunks), model.predict(X))
+    assert sorted(released) == sorted(
+        min(100, len(X) - start) for start in range(0, len(X), 100)
+    )
+
+
 def test_non_numeric_and_mismatched_input_is_a_clear_error(blobs):
     model = AutoencoderKMeans(n_clusters=3, **FAST[AutoencoderKMeans])
     with pytest.raises(TypeError, match="numeric"):
