@@ -232,8 +232,11 @@ class Replicas:
         Blocks differ in size by one row at most and cover the rows in
         order, rank after rank.
         """
-        return (self.rank * n_samples // self.world_size,
-                (self.rank + 1) * n_samples // self.world_size)
+        return self._block(self.rank, n_samples)
+
+    def _block(self, rank, n_samples):
+        return (rank * n_samples // self.world_size,
+                (rank + 1) * n_samples // self.world_size)
 
     # -- collectives ---------------------------------------------------------
 
@@ -270,9 +273,9 @@ class Replicas:
         padded[: local.shape[0]] = local
         pieces = [torch.empty_like(padded) for _ in range(self.world_size)]
         dist.all_gather(pieces, padded, group=self.group)
-        sizes = [(r + 1) * n_samples // self.world_size - r * n_samples // self.world_size
-                 for r in range(self.world_size)]
-        return torch.cat([piece[:size] for piece, size in zip(pieces, sizes)])
+        blocks = [self._block(rank, n_samples) for rank in range(self.world_size)]
+        return torch.cat([piece[: stop - start]
+                          for piece, (start, stop) in zip(pieces, blocks)])
 
     def broadcast_object(self, value):
         """Rank 0's ``value`` (any picklable object), on every process."""

@@ -39,7 +39,7 @@ def _import_pynndescent():
 
 @contextmanager
 def _host_array(data):
-    """The training rows as one float32 host array, or None for sparse rows.
+    """The training rows (dense: in memory or out of core) as one float32 host array.
 
     An in-memory fit already holds them; a float32 memory map is read in
     place by pynndescent's compiled code. Other out-of-core input (h5py,
@@ -55,9 +55,6 @@ def _host_array(data):
             return
         with tempfile.TemporaryDirectory(prefix="deepcluster_sk-") as folder:
             yield _spilled(source, os.path.join(folder, "rows.f32"))
-        return
-    if not isinstance(source, np.ndarray):  # sparse
-        yield None
         return
     yield source.reshape(source.shape[0], -1)
 

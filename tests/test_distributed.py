@@ -135,16 +135,18 @@ def test_processes_started_by_a_torchrun_worker_fit_alone(tmp_path):
 
 def test_the_shards_of_full_passes_cover_the_rows_in_order():
     for n_samples in (10, 11):
-        blocks = [Replicas.shard(_FakeRank(rank, 3), n_samples) for rank in range(3)]
+        blocks = [_rank_of_three(rank).shard(n_samples) for rank in range(3)]
         assert blocks[0][0] == 0 and blocks[-1][1] == n_samples
         assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
         sizes = [stop - start for start, stop in blocks]
         assert max(sizes) - min(sizes) <= 1
 
 
-class _FakeRank:
-    def __init__(self, rank, world_size):
-        self.rank, self.world_size = rank, world_size
+def _rank_of_three(rank):
+    """The collectives-free Replicas of one process, placed as ``rank`` of 3."""
+    replicas = Replicas(_single=True)
+    replicas.rank, replicas.world_size = rank, 3
+    return replicas
 
 
 # -- two processes -------------------------------------------------------------

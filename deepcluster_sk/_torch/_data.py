@@ -204,7 +204,20 @@ class TrainingData:
         return self.batches(batch_size, *self.replicas.shard(self.n_samples))
 
 
-@torch.no_grad()
+def shard_outputs(module, data, batch_size):
+    """Yield ``module``'s float32 outputs over this process's block of rows.
+
+    In evaluation mode, without gradients, in ``data.precision``, batch
+    after batch in order; the block of a single process is every row.
+    Autocast and no-grad are entered per batch, never held across a yield.
+    """
+    module.eval()
+    for _, _, rows in data.shard_batches(batch_size):
+        with torch.no_grad(), data.autocast():
+            outputs = module(rows)
+        yield outputs.float()
+
+
 def forward_all(module, data, batch_size):
     """``module`` in evaluation mode over every row of ``data``, in order.
 
@@ -225,7 +238,5 @@ def forward_all(module, data, batch_size):
     outputs : torch.Tensor
         The outputs of all batches, concatenated on ``data.device``.
     """
-    module.eval()
-    with data.autocast():
-        outputs = [module(rows).float() for _, _, rows in data.shard_batches(batch_size)]
-    return data.replicas.all_gather_rows(torch.cat(outputs), data.n_samples)
+    outputs = torch.cat(list(shard_outputs(module, data, batch_size)))
+    return data.replicas.all_gather_rows(outputs, data.n_samples)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .._torch._data import shard_outputs
 from .._torch._dec_math import log_soft_assignment, target_distribution
 from .._torch._information import kl_divergence
 from ._engine import Phase, PeriodEnd, run_phase
@@ -123,11 +124,10 @@ class SelfTrainingPhase(Phase):
             return x, self.target.index_select(0, index)
         return x, self._frozen_target(x)
 
-    def _shard_log_q(self, encoder, centers):
+    def _shard_log_q(self):
         """``log Q`` of this process's block of rows, batch by batch."""
-        with self.data.autocast():
-            for _, _, rows in self.data.shard_batches(self.inference_batch_size):
-                yield log_soft_assignment(encoder(rows).float(), centers, self.alpha)
+        for z in shard_outputs(self.encoder, self.data, self.inference_batch_size):
+            yield log_soft_assignment(z, self.centers, self.alpha)
 
     def _freeze(self, frequencies):
         """Keep the encoder, centres and frequencies ``P`` is computed from."""
@@ -184,7 +184,7 @@ class SelfTrainingPhase(Phase):
         self.encoder.eval()
         log_q, labels = [], []
         q_sum = torch.zeros(self.centers.shape[0], device=self.centers.device)
-        for block in self._shard_log_q(self.encoder, self.centers):
+        for block in self._shard_log_q():
             q_sum += block.exp().sum(dim=0)
             labels.append(block.argmax(dim=1))
             if not self.stream_target:
@@ -194,7 +194,7 @@ class SelfTrainingPhase(Phase):
         if self.stream_target:
             self._freeze(frequencies)
             kl = sum((kl_divergence(target_distribution(block.exp(), frequencies), block)
-                      for block in self._shard_log_q(self.encoder, self.centers)),
+                      for block in self._shard_log_q()),
                      torch.zeros((), device=q_sum.device))
             self.target = None
         else:
