@@ -478,6 +478,13 @@ _N_NEIGHBORS = 20
 _UMAP_COMPONENT_RANGE = (2, 10)
 
 
+#: UMAP's layout epochs. umap-learn's own choice is 500 up to 10 000 samples
+#: and 200 above; its layout is single-threaded when seeded and costs about
+#: 1.3 s per 100 epochs of 10 000 points here. 200 everywhere loses nothing
+#: (``benchmarks/results/tuning/manifold_budget.md``).
+_UMAP_EPOCHS = 200
+
+
 def auto_uses_manifold(n_samples, n_features):
     """Whether ``"auto"`` clusters through the manifold step.
 
@@ -517,7 +524,7 @@ def manifold_settings(n_samples, n_features, n_clusters, *, manifold, n_neighbor
     -------
     settings : dict
         ``manifold``, and with it ``n_neighbors`` (capped at
-        ``n_samples - 1``) and ``umap_components``.
+        ``n_samples - 1``), ``umap_components`` and ``umap_epochs``.
     """
     if manifold == "auto":
         manifold = auto_uses_manifold(n_samples, n_features)
@@ -531,4 +538,5 @@ def manifold_settings(n_samples, n_features, n_clusters, *, manifold, n_neighbor
         "manifold": True,
         "n_neighbors": int(min(n_neighbors, max(2, n_samples - 1))),
         "umap_components": umap_components,
+        "umap_epochs": _UMAP_EPOCHS,
     }

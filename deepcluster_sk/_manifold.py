@@ -28,14 +28,15 @@ MIN_MANIFOLD_SAMPLES = 3
 #: the smallest one leaves a covariance singular.
 _RELATIVE_REG_COVAR = (1e-6, 1e-3, 1e-1)
 
-#: Below this many samples umap-learn computes all pairwise distances
-#: through scikit-learn with its numba metric as a Python callable, one call
-#: per pair (6.7 s of a 10 s UMAP on digits); the same exact neighbours cost
-#: 0.1 s in a matrix product here. From this size on umap-learn's
-#: approximate search (pynndescent) is faster than an exact one: 5.6 s for
-#: 70 000 points, where exact search takes 28 s
-#: (``benchmarks/results/tuning/umap_neighbours.md``).
-EXACT_NEIGHBOURS_BELOW = 4096
+#: Below this many samples the neighbours UMAP needs are searched exactly
+#: here, in a matrix product (1.4 s for 10 000 points on 2 cores), and given
+#: to umap-learn. Below 4 096 samples umap-learn itself would compute all
+#: pairs through a Python callable (6.7 s of a 10 s UMAP on digits); above,
+#: its approximate search (pynndescent) compiles for about 34 s in every new
+#: process, which numba's cache does not save. From this size on the exact
+#: search's quadratic cost (28 s for 70 000 points) outgrows pynndescent's,
+#: 5.6 s once compiled (``benchmarks/results/tuning/umap_neighbours.md``).
+EXACT_NEIGHBOURS_BELOW = 20_000
 
 
 def import_umap():
@@ -68,7 +69,8 @@ def umap_available():
     return True
 
 
-def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_state):
+def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_state,
+                     n_epochs=None):
     """Embed ``embedding`` with UMAP; return the coordinates as float32.
 
     Parameters
@@ -82,6 +84,8 @@ def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_s
     random_state : int or None
         None lets umap-learn run its layout on every core; a seed makes it
         reproducible and single-threaded, as umap-learn does.
+    n_epochs : int or None, default=None
+        Epochs of UMAP's layout; None is umap-learn's own choice.
 
     Returns
     -------
@@ -108,6 +112,7 @@ def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_s
         # eigenvectors.
         init="spectral" if n_samples > n_components + 2 else "random",
         random_state=random_state,
+        n_epochs=n_epochs,
         precomputed_knn=precomputed_knn,
     )
     with warnings.catch_warnings(), torch_threads_kept():

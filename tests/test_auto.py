@@ -70,6 +70,7 @@ def test_explicit_values_win_over_the_rule():
         "batch_size": 33, "hidden_dims": (7, 5), "update_interval": 9,
         "max_iter": 11, "pretrain_epochs": 4, "precision": "bfloat16",
         "init": "manifold", "n_neighbors": 7, "umap_components": 3,
+        "umap_epochs": _auto._UMAP_EPOCHS,
     }
 
 

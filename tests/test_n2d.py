@@ -224,3 +224,37 @@ def test_umap_leaves_torch_thread_count_alone():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_umap_gets_exact_neighbours_and_the_layout_epochs(monkeypatch):
+    """Below EXACT_NEIGHBOURS_BELOW the neighbours come from here, exactly,
+    and umap-learn's own search (pynndescent, which compiles for half a minute in
+    every process) never runs."""
+    import deepcluster_sk._manifold as manifold
+
+    umap = manifold.import_umap()
+    seen = {}
+    fit_transform = umap.UMAP.fit_transform
+
+    def recording(reducer, X, *args, **kwargs):
+        seen.update(n_epochs=reducer.n_epochs, knn=reducer.precomputed_knn)
+        return fit_transform(reducer, X, *args, **kwargs)
+
+    monkeypatch.setattr(umap.UMAP, "fit_transform", recording)
+    X = np.random.RandomState(0).rand(300, 5).astype(np.float32)
+    manifold.umap_coordinates(X, n_neighbors=10, n_components=2, min_dist=0.0,
+                              random_state=0, n_epochs=30)
+    assert seen["n_epochs"] == 30
+    index, distances = seen["knn"][:2]
+    from deepcluster_sk._torch._neighbours import nearest_neighbours
+
+    expected_d, expected_i = nearest_neighbours(torch.from_numpy(X), torch.from_numpy(X), 10)
+    np.testing.assert_array_equal(index, expected_i.numpy())
+    np.testing.assert_allclose(distances, expected_d.numpy(), rtol=1e-6)
+    assert manifold.EXACT_NEIGHBOURS_BELOW == 20_000
+
+
+def test_the_fit_stores_the_layout_epochs_it_used(fitted):
+    from deepcluster_sk._auto import _UMAP_EPOCHS
+
+    assert fitted.umap_epochs_ == _UMAP_EPOCHS == 200

@@ -11,10 +11,15 @@ Run, e.g.::
     python benchmarks/tuning/estimator_variants.py imsat \\
         '{"hidden_dims": "auto", "eps_scale": 1.0}' im_auto_e1 digits 0 1 2 3 4
 
+``--set module.NAME=value`` (before the other arguments, repeatable) sets a
+module constant of a rule first, e.g. ``--set
+deepcluster_sk._auto._IMSAT_MIN_STEPS=500``.
+
 Data sets: those of ``auto_defaults.py --suite tabular`` and ``digits``, and
 ``mnist_test`` (set ``MNIST_DIR``, default ``../shared/data/mnist``).
 """
 
+import importlib
 import json
 import os
 import sys
@@ -46,7 +51,20 @@ def load(name):
     return {**datasets("tabular", None), **datasets("digits", None)}[name]
 
 
+def set_constants(argv):
+    """Apply and strip the leading ``--set module.NAME=value`` arguments."""
+    constants = {}
+    while argv and argv[0] == "--set":
+        target, value = argv[1].split("=", 1)
+        module, name = target.rsplit(".", 1)
+        setattr(importlib.import_module(module), name, json.loads(value))
+        constants[target] = json.loads(value)
+        argv = argv[2:]
+    return constants, argv
+
+
 def main(argv):
+    constants, argv = set_constants(argv)
     estimator, params, tag, names, *seeds = argv
     params = json.loads(params)
     warm_up()
@@ -57,7 +75,8 @@ def main(argv):
                 len(np.unique(y)), random_state=seed, device="cpu", **params
             )
             row = fit_and_score(est, X, y, standardise)
-            head = dict(tag=tag, estimator=estimator, params=params, data=name, seed=seed)
+            head = dict(tag=tag, estimator=estimator, params=params, data=name, seed=seed,
+                        constants=constants)
             print(json.dumps({**head, **row}), flush=True)
 
 

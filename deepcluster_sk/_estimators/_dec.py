@@ -210,7 +210,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         embedding.
     hidden_dims_, batch_size_, pretrain_epochs_, update_interval_, max_iter_, precision_, init_
         The values used, with each ``"auto"`` resolved for the training data
-        (``n_neighbors_`` and ``umap_components_`` too with
+        (``n_neighbors_``, ``umap_components_`` and ``umap_epochs_`` too with
         ``init_="manifold"``; ``pretrain_iterations_`` instead of
         ``pretrain_epochs_`` with
         ``pretrain="layerwise"``; no ``hidden_dims_`` with an

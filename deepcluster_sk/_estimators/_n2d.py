@@ -114,8 +114,9 @@ class N2DClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         The mixture's means, in the coordinates of ``embedding_``.
     autoencoder_ : torch.nn.Module
         The trained autoencoder.
-    manifold_, n_neighbors_, umap_components_
-        Whether the manifold step ran and, if so, with which UMAP settings.
+    manifold_, n_neighbors_, umap_components_, umap_epochs_
+        Whether the manifold step ran and, if so, with which UMAP settings
+        (``umap_epochs_``: the epochs of UMAP's layout).
     hidden_dims_, batch_size_, pretrain_epochs_, precision_
         The values used, with each ``"auto"`` resolved for the training data.
     n_iter_ : int

@@ -46,7 +46,7 @@ def manifold_clustering(embedding, settings, *, n_clusters, n_init, covariance_t
         The training embedding, on the host.
     settings : dict
         The fit's resolved settings: ``manifold``, ``n_neighbors``,
-        ``umap_components``.
+        ``umap_components``, ``umap_epochs``.
     n_clusters, n_init : int
     covariance_type : str
     min_dist : float
@@ -85,6 +85,7 @@ def _manifold_clustering(embedding, settings, n_clusters, n_init, covariance_typ
             embedding,
             n_neighbors=settings["n_neighbors"],
             n_components=settings["umap_components"],
+            n_epochs=settings["umap_epochs"],
             min_dist=min_dist,
             random_state=seed if seeded else None,
         )
