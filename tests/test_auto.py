@@ -228,3 +228,23 @@ def test_dac_stores_the_steps_per_stage_it_used(blobs):
     assert model.n_iter_ == len(model.history_["loss"]) * model.steps_per_stage_
     epoch = DACClusterer(n_clusters=3, steps_per_stage="epoch", threshold_rate=0.1)
     assert epoch.fit(X).steps_per_stage_ == X.shape[0] // 128
+
+
+def test_imsat_takes_the_papers_epochs_unless_they_are_few_steps():
+    # 10 000 rows at batch 250: 40 steps an epoch, 50 epochs are 2 000 steps.
+    assert _auto.auto_imsat_epochs(10_000, 250) == 50
+    # 150 rows fit in one batch: an epoch is one step.
+    assert _auto.auto_imsat_epochs(150, 250) == _auto._IMSAT_MIN_STEPS
+    # 569 rows: two steps an epoch (the incomplete batch dropped).
+    epochs = _auto.auto_imsat_epochs(569, 250)
+    assert epochs * 2 >= _auto._IMSAT_MIN_STEPS > (epochs - 1) * 2
+
+
+def test_imsat_resolves_auto_epochs_and_keeps_explicit_ones(blobs):
+    X, _ = blobs
+    settings = IMSATClusterer(n_clusters=3)._planned_settings(*X.shape)
+    assert settings["n_epochs"] == _auto.auto_imsat_epochs(
+        X.shape[0], settings["batch_size"]
+    )
+    assert IMSATClusterer(n_clusters=3, n_epochs=7)._planned_settings(
+        *X.shape)["n_epochs"] == 7

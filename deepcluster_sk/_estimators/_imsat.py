@@ -219,10 +219,12 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
         the conditional entropy ``H(Y|X)``, 4 for MNIST, placed on ``H(Y)``
         as in the authors' implementation [4]_.
         Larger values push harder towards equal cluster sizes.
-    n_epochs : int, default=50
-        Passes over the data (50 in the paper). Each epoch has
-        ``n_samples // batch_size`` steps; the incomplete last batch of a
-        shuffled epoch is dropped, so batches all have the same size.
+    n_epochs : int or "auto", default="auto"
+        Passes over the data. Each epoch has ``n_samples // batch_size``
+        steps; the incomplete last batch of a shuffled epoch is dropped, so
+        batches all have the same size. ``"auto"``: the paper's 50, or more
+        where 50 epochs would be fewer than 300 steps (small data sets that
+        fit in a batch or two).
     weight_decay : float, default=0.0
         L2 penalty of Adam on every parameter; RIM's regulariser when
         ``augmentation=None``.
@@ -332,7 +334,8 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
     xi = Param(10.0, Interval(Real, 0, None, closed="neither"))
     mi_weight = Param(0.1, Interval(Real, 0, None, closed="left"))
     marginal_weight = Param(4.0, Interval(Real, 0, None, closed="left"))
-    n_epochs = Param(50, Interval(Integral, 0, None, closed="left"))
+    n_epochs = Param("auto", Interval(Integral, 0, None, closed="left"),
+                     StrOptions({"auto"}))
     weight_decay = Param(0.0, Interval(Real, 0, None, closed="left"))
 
     @property
@@ -340,10 +343,11 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
         return {"vat": 3, "rpt": 2, None: 1}[self.augmentation]
 
     def _settings(self, n_samples, n_features):
+        settings = super()._settings(n_samples, n_features)
         return {
-            **super()._settings(n_samples, n_features),
-            "n_epochs": self.n_epochs,
-            **imsat_settings(n_features, eps_scale=self.eps_scale),
+            **settings,
+            **imsat_settings(n_samples, n_features, settings["batch_size"],
+                             n_epochs=self.n_epochs, eps_scale=self.eps_scale),
         }
 
     def _radii(self, fit):
