@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .._diagnostics import DivergenceMonitor
+from .._torch._denormals import denormals_flushed
 from ._cuda_graphs import cuda_graphed_step
 
 
@@ -223,31 +224,32 @@ def run_phase(phase, track=None):
         phase.step, phase.example_inputs(), enabled=None if capture else False
     )
     losses = []
-    try:
-        end = phase.begin()
-        if end is not None and _report(end, monitor, track):
-            return losses
-        for period, n_steps in enumerate(phase.periods()):
-            phase.before_period(period)
-            total, rows = None, 0
-            # Autocast without a weight cache may span many optimizer steps.
-            with phase.data.autocast():
-                for _ in range(n_steps):
-                    index = next(phase.sampler)
-                    loss = step(*phase.batch_inputs(index))
-                    monitor.record_start(loss)
-                    weighted = loss * index.numel()
-                    total = weighted if total is None else total + weighted
-                    rows += index.numel()
-                    if phase.lr_schedule is not None:
-                        phase.lr_schedule.step()
-            mean = _mean_loss(total, rows, replicas)
-            losses.append(mean)
-            if _report(phase.end_period(period, mean), monitor, track):
-                break
-        replicas.average_buffers(phase.buffers())
-    finally:
-        phase.finish()
+    with denormals_flushed(phase.data.device):
+        try:
+            end = phase.begin()
+            if end is not None and _report(end, monitor, track):
+                return losses
+            for period, n_steps in enumerate(phase.periods()):
+                phase.before_period(period)
+                total, rows = None, 0
+                # Autocast without a weight cache may span many optimizer steps.
+                with phase.data.autocast():
+                    for _ in range(n_steps):
+                        index = next(phase.sampler)
+                        loss = step(*phase.batch_inputs(index))
+                        monitor.record_start(loss)
+                        weighted = loss * index.numel()
+                        total = weighted if total is None else total + weighted
+                        rows += index.numel()
+                        if phase.lr_schedule is not None:
+                            phase.lr_schedule.step()
+                mean = _mean_loss(total, rows, replicas)
+                losses.append(mean)
+                if _report(phase.end_period(period, mean), monitor, track):
+                    break
+            replicas.average_buffers(phase.buffers())
+        finally:
+            phase.finish()
     return losses
 
 
