@@ -125,7 +125,7 @@ def write_auto_settings_table(path):
         "``precision_`` with bfloat16 units", "``batch_size_``",
         "``pretrain_epochs_`` (steps)", "``update_interval_``", "``max_iter_``",
         "DEC ``init_`` (N2D ``manifold_``)", "IMSAT ``hidden_dims_``", "IMSAT ``eps_scale_``",
-        "DAC ``steps_per_stage_``",
+        "IMSAT ``n_epochs_``", "DAC ``steps_per_stage_``",
     )
 
     def both(values):
@@ -151,7 +151,7 @@ def write_auto_settings_table(path):
             both([str(plain["update_interval"]), str(units["update_interval"])]),
             both([str(plain["max_iter"]), str(units["max_iter"])]),
             plain["init"], str(imsat["hidden_dims"]), str(imsat["eps_scale"]),
-            str(dac["steps_per_stage"]),
+            str(imsat["n_epochs"]), str(dac["steps_per_stage"]),
         ))
     lines = [".. list-table::", "   :header-rows: 1", ""]
     for row in (header, *rows):
