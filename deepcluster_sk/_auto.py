@@ -415,7 +415,7 @@ def auto_steps_per_stage(n_samples, batch_size):
         Four passes over the data (``n_samples // batch_size`` steps each),
         between 10 and 50 steps.
     """
-    per_epoch = max(1, n_samples // batch_size)
+    per_epoch = steps_per_epoch(n_samples, batch_size, drop_last=True)
     return _clip(_STAGE_EPOCHS * per_epoch, _STAGE_STEP_RANGE)
 
 
@@ -438,7 +438,7 @@ def dac_stage_settings(n_samples, batch_size, *, steps_per_stage):
     """
     batch_size = min(batch_size, n_samples)
     if steps_per_stage == "epoch":
-        steps_per_stage = n_samples // batch_size
+        steps_per_stage = steps_per_epoch(n_samples, batch_size, drop_last=True)
     elif steps_per_stage == "auto":
         steps_per_stage = auto_steps_per_stage(n_samples, batch_size)
     return {"steps_per_stage": steps_per_stage}
@@ -467,7 +467,7 @@ def auto_imsat_epochs(n_samples, batch_size):
         steps (the last incomplete batch dropped) for ``_IMSAT_MIN_STEPS``
         steps.
     """
-    per_epoch = max(1, n_samples // min(batch_size, n_samples))
+    per_epoch = steps_per_epoch(n_samples, batch_size, drop_last=True)
     return max(_IMSAT_EPOCHS, -(-_IMSAT_MIN_STEPS // per_epoch))
 
 

@@ -12,15 +12,12 @@ Writes benchmarks/results/tuning/subnormals.md.
 import contextlib
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from auto_defaults import datasets, warm_up  # noqa: E402
+from auto_defaults import datasets, fit_and_score, warm_up  # noqa: E402
 from imbalance import environment  # noqa: E402
 
 import deepcluster_sk._training._engine as engine  # noqa: E402
@@ -42,14 +39,6 @@ REPEATS = 3
 RESULT = Path(__file__).resolve().parents[1] / "results" / "tuning" / "subnormals.md"
 
 
-def fit_seconds(estimator, X, standardise):
-    if standardise:
-        estimator = make_pipeline(StandardScaler(), estimator)
-    start = time.perf_counter()
-    estimator.fit(X)
-    return time.perf_counter() - start
-
-
 def main():
     warm_up()
     data = {**datasets("tabular", None), **datasets("digits", None)}
@@ -65,10 +54,10 @@ def main():
                 for mode, context in modes.items():
                     engine.denormals_flushed = context
                     est = cls(len(np.unique(y)), random_state=0, device="cpu")
-                    seconds[mode].append(fit_seconds(est, X, standardise))
-                    labels[mode] = est.labels_ if hasattr(est, "labels_") else None
-            same = labels["flushed"] is not None and np.array_equal(
-                labels["flushed"], labels["kept"])
+                    fitted = fit_and_score(est, X, y, standardise)
+                    seconds[mode].append(fitted["seconds"])
+                    labels[mode] = fitted["labels_sha1"]
+            same = labels["flushed"] == labels["kept"]
             row = (cls.__name__, name, statistics.median(seconds["flushed"]),
                    statistics.median(seconds["kept"]), same)
             print(row, flush=True)

@@ -3,8 +3,15 @@
 import torch
 
 
-def steps_per_epoch(n_samples, batch_size):
-    """Mini-batch steps of one pass over ``n_samples`` rows, the last one short."""
+def steps_per_epoch(n_samples, batch_size, drop_last=False):
+    """Mini-batch steps of one pass over ``n_samples`` rows.
+
+    The last one short, or with ``drop_last`` dropped when incomplete, as
+    :class:`RowSampler` does: then a batch larger than the data is the data,
+    one step.
+    """
+    if drop_last:
+        return n_samples // min(batch_size, n_samples)
     return -(-n_samples // batch_size)
 
 
