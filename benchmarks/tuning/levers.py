@@ -1,8 +1,9 @@
 """The other levers of training speed on a CPU, each measured once.
 
-1. Adam's implementations (``fused=True``, ``foreach=True``, the
-   single-tensor loop) on the pretraining step: the package uses the fused
-   one (``_training/_optim.make_optimizer``).
+1. Adam's and SGD's implementations (``fused=True``, ``foreach=True``, the
+   single-tensor loop) on the pretraining step (SGD with DEC's momentum
+   0.9 in place of Adam): the package uses the fused ones
+   (``_training/_optim.make_optimizer``).
 2. ``torch.compile`` of the whole pretraining step (forward, backward, Adam)
    against the eager step: compile seconds and steps per second.
 3. The per-step overhead of the training loop: ``run_phase`` (sampler,
@@ -48,7 +49,13 @@ CASES = (
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "tuning"
 
 
-def make_phase(n_features, hidden_dims, batch, precision, adam=None):
+OPTIMIZERS = {"adam": (torch.optim.Adam, {"lr": 1e-3}),
+              "sgd": (torch.optim.SGD, {"lr": 1e-4, "momentum": 0.9})}
+FORMS = (("fused", {"fused": True}), ("foreach", {"foreach": True}),
+         ("single-tensor", {"foreach": False}))
+
+
+def make_phase(n_features, hidden_dims, batch, precision, optimizer=None):
     torch.manual_seed(0)
     autoencoder = MLPAutoencoder(n_features, hidden_dims, 10)
     X = torch.rand(8 * batch, n_features)
@@ -56,8 +63,10 @@ def make_phase(n_features, hidden_dims, batch, precision, adam=None):
     data.precision = precision
     sampler = RowSampler(data.n_samples, batch, torch.Generator(), data.device)
     phase = EndToEndPhase(autoencoder, data, sampler, 1, 1e-3, "")
-    if adam is not None:
-        phase.optimizer = torch.optim.Adam(autoencoder.parameters(), lr=1e-3, **adam)
+    if optimizer is not None:
+        algorithm, form = optimizer
+        cls, kwargs = OPTIMIZERS[algorithm]
+        phase.optimizer = cls(autoencoder.parameters(), **kwargs, **form)
         phase.lr_schedule = None
     return phase, X[:batch]
 
@@ -88,11 +97,11 @@ def main():
     results = []
     for label, d, dims, batch, precision, n_steps in CASES:
         row = {"case": label}
-        for name, adam in (("fused", {"fused": True}), ("foreach", {"foreach": True}),
-                           ("single-tensor", {"foreach": False})):
-            phase, x = make_phase(d, dims, batch, precision, adam)
-            row[f"adam {name} ms"] = 1e3 * seconds_per_step(phase.step, x, phase.data,
-                                                           n_steps)
+        for algorithm in OPTIMIZERS:
+            for name, form in FORMS:
+                phase, x = make_phase(d, dims, batch, precision, (algorithm, form))
+                row[f"{algorithm} {name} ms"] = 1e3 * seconds_per_step(
+                    phase.step, x, phase.data, n_steps)
         phase, x = make_phase(d, dims, batch, precision)
         row["eager step ms"] = 1e3 * seconds_per_step(phase.step, x, phase.data, n_steps)
         row["run_phase ms per step"] = 1e3 * time_phase(phase, n_steps, 5, graphs=False)
@@ -133,7 +142,8 @@ def write(results):
         "Command: `python benchmarks/tuning/levers.py`  ",
         f"Machine: {env['cpu_model']}, {env['torch_threads']} torch threads, "
         f"torch {env['torch']}; median of 5 runs; the step is "
-        "`EndToEndPhase.step` (forward, MSE backward, Adam). \"run_phase\" flushes "
+        "`EndToEndPhase.step` (forward, MSE backward, Adam; in the sgd columns SGD "
+        "with momentum 0.9 instead). \"run_phase\" flushes "
         "subnormal floats to zero on every torch thread (`_torch/_denormals.py`); "
         "\"subnormals kept\" is the same loop without that, and the share is "
         "the fraction of Adam's state entries subnormal after those runs (1 200 steps of the digits network, 240 of the paper's).",

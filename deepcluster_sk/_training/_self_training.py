@@ -96,7 +96,7 @@ class SelfTrainingPhase(Phase):
         if reconstruction_weight > 0:
             self.params += list(self.decoder.parameters())
         self.optimizer = make_optimizer(
-            "sgd", self.params, learning_rate, momentum=momentum
+            "sgd", self.params, learning_rate, data.device, momentum=momentum
         )
         self.result = SelfTrainingResult()
         self.target = None
