@@ -35,10 +35,12 @@ from deepcluster_sk import (  # noqa: E402
     DACClusterer,
     DECClusterer,
     IMSATClusterer,
+    N2DClusterer,
 )
 
 ESTIMATORS = {
     "dec": DECClusterer,
+    "n2d": N2DClusterer,
     "aek": AutoencoderKMeans,
     "imsat": IMSATClusterer,
     "dac": DACClusterer,

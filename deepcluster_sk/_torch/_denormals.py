@@ -3,8 +3,8 @@
 Adam's moment estimates of a small network's near-zero gradients decay into
 float32's subnormal range, where every operation on them costs an x86 core
 many cycles. On the digits network (batch 64, float32, two threads), 8%
-of Adam's state was subnormal after 1 200 steps, and a step took 1.45 ms
-against 1.18 ms with them flushed (``benchmarks/results/tuning/levers.md``).
+of Adam's state was subnormal after 1 200 steps, and a step took 1.30 ms
+against 1.04 ms with them flushed (``benchmarks/results/tuning/levers.md``).
 GPUs flush them in their fast paths too.
 
 The mode is a register of each thread. :func:`torch.set_flush_denormal`
