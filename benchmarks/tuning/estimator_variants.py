@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from auto_defaults import datasets, fit_and_score, warm_up  # noqa: E402
+from auto_defaults import datasets, fit_and_score, warm_up, warm_up_umap  # noqa: E402
 
 from deepcluster_sk import (  # noqa: E402
     AutoencoderKMeans,
@@ -70,6 +70,7 @@ def main(argv):
     estimator, params, tag, names, *seeds = argv
     params = json.loads(params)
     warm_up()
+    warm_up_umap()
     for name in names.split(","):
         X, y, standardise = load(name)
         for seed in map(int, seeds):
