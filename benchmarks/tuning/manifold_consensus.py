@@ -1,0 +1,75 @@
+"""Does a consensus of several UMAP + mixture runs beat one run?
+
+For each data set and seed N2DClusterer's defaults train the autoencoder;
+the manifold step then runs five times on that embedding (UMAP seeds 1-5,
+20 neighbours, 10 components). The five labellings are combined through
+their co-association matrix (the fraction of runs that put two samples
+together) by average-linkage agglomerative clustering and by spectral
+clustering. One JSON line per embedding. Run alone on the machine::
+
+    python benchmarks/tuning/manifold_consensus.py \\
+        > benchmarks/results/tuning/manifold_consensus.jsonl
+
+The co-association matrix is ``n_samples ** 2`` floats: a probe for small
+data, not a method for MNIST as it stands.
+"""
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering, SpectralClustering
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from auto_defaults import datasets, warm_up, warm_up_umap  # noqa: E402
+from neighbour_count import subsets  # noqa: E402
+
+from deepcluster_sk import N2DClusterer  # noqa: E402
+from deepcluster_sk._manifold import fit_mixture, umap_coordinates  # noqa: E402
+from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
+
+RUNS = 5
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist-dir", default="../shared/data/mnist")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    warm_up()
+    warm_up_umap()
+    X, y, _ = datasets("digits", None)["digits"]
+    table, table_y, _ = datasets("tabular", None)["digits_pca20"]
+    sets = {"digits": (X, y),
+            "digits_pca20": (StandardScaler().fit_transform(table), table_y),
+            "mnist2000": subsets(args.mnist_dir)["mnist2000"]}
+    for name, (Xs, ys) in sets.items():
+        for seed in range(5):
+            embedding = N2DClusterer(10, random_state=seed, device="cpu").fit(Xs)._fit_embedding_
+            labellings = []
+            for run in range(RUNS):
+                coordinates = umap_coordinates(embedding, n_neighbors=20, n_components=10,
+                                               min_dist=0.0, random_state=seed * 100 + run + 1,
+                                               n_epochs=200)
+                labellings.append(fit_mixture(coordinates, 10, covariance_type="full", n_init=5,
+                                              random_state=seed * 100 + run).labels)
+            one_hot = np.concatenate([np.eye(10)[labels] for labels in labellings], axis=1)
+            together = one_hot @ one_hot.T / RUNS
+            linkage = AgglomerativeClustering(10, metric="precomputed", linkage="average")
+            spectral = SpectralClustering(10, affinity="precomputed", random_state=seed)
+            runs = [cluster_accuracy(ys, labels) for labels in labellings]
+            print(json.dumps({
+                "data": name, "seed": seed, "runs": [round(a, 4) for a in runs],
+                "mean": round(float(np.mean(runs)), 4),
+                "avg_link": round(cluster_accuracy(ys, linkage.fit_predict(1 - together)), 4),
+                "spectral": round(cluster_accuracy(ys, spectral.fit_predict(together + 1e-6)), 4),
+            }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
