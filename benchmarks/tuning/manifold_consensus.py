@@ -14,41 +14,27 @@ The co-association matrix is ``n_samples ** 2`` floats: a probe for small
 data, not a method for MNIST as it stands.
 """
 
-import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, SpectralClustering
-from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auto_defaults import datasets, warm_up, warm_up_umap  # noqa: E402
-from neighbour_count import subsets  # noqa: E402
+from manifold_sets import start_study, study_sets  # noqa: E402
 
 from deepcluster_sk import N2DClusterer  # noqa: E402
 from deepcluster_sk._manifold import fit_mixture, umap_coordinates  # noqa: E402
 from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 
+SETS = ("digits", "digits_pca20", "mnist2000")
 RUNS = 5
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mnist-dir", default="../shared/data/mnist")
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    warm_up()
-    warm_up_umap()
-    X, y, _ = datasets("digits", None)["digits"]
-    table, table_y, _ = datasets("tabular", None)["digits_pca20"]
-    sets = {"digits": (X, y),
-            "digits_pca20": (StandardScaler().fit_transform(table), table_y),
-            "mnist2000": subsets(args.mnist_dir)["mnist2000"]}
-    for name, (Xs, ys) in sets.items():
+    args = start_study(__doc__.splitlines()[0])
+    for name, (Xs, ys) in study_sets(SETS, args.mnist_dir).items():
         for seed in range(5):
             embedding = N2DClusterer(10, random_state=seed, device="cpu").fit(Xs)._fit_embedding_
             labellings = []

@@ -13,40 +13,28 @@ which choice was right. One JSON line per fit. Run alone on the machine::
 ``neighbour_count.md`` summarises it.
 """
 
-import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 
-import numpy as np
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
-from sklearn.preprocessing import StandardScaler
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from auto_defaults import datasets, warm_up, warm_up_umap  # noqa: E402
-from neighbour_count import subsets  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from manifold_sets import start_study, study_sets  # noqa: E402
 
 from deepcluster_sk import N2DClusterer  # noqa: E402
 from deepcluster_sk._manifold import fit_mixture, umap_coordinates  # noqa: E402
 from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 
+SETS = ("digits", "digits1000", "digits_pca20", "mnist2000")
+
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mnist-dir", default="../shared/data/mnist")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    warm_up()
-    warm_up_umap()
-    X, y, _ = datasets("digits", None)["digits"]
-    found = subsets(args.mnist_dir)
-    table, table_y, _ = datasets("tabular", None)["digits_pca20"]
-    sets = {"digits": (X, y), "digits1000": found["digits1000"],
-            "digits_pca20": (StandardScaler().fit_transform(table), table_y),
-            "mnist2000": found["mnist2000"]}
-    for name, (Xs, ys) in sets.items():
+    args = start_study(
+        __doc__.splitlines()[0],
+        (("--seeds",), dict(type=int, nargs="+", default=[0, 1, 2, 3, 4])),
+    )
+    for name, (Xs, ys) in study_sets(SETS, args.mnist_dir).items():
         for seed in args.seeds:
             model = N2DClusterer(10, random_state=seed, device="cpu").fit(Xs)
             embedding = model._fit_embedding_

@@ -14,19 +14,13 @@ tabular suite, 1 000 and 2 000 random MNIST test images (5 embeddings x 5
 UMAP seeds) and the whole MNIST test split (3 x 2).
 """
 
-import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
-from sklearn.preprocessing import StandardScaler
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auto_defaults import datasets, warm_up, warm_up_umap  # noqa: E402
-from neighbour_count import subsets  # noqa: E402
+from manifold_sets import start_study, study_sets  # noqa: E402
 
 from deepcluster_sk import N2DClusterer  # noqa: E402
 from deepcluster_sk._manifold import fit_mixture, umap_coordinates  # noqa: E402
@@ -34,31 +28,15 @@ from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 
 COMPONENTS = (3, 5, 10)
 
-
-def data_sets(mnist_dir):
-    """``{name: (X, y, embeddings, umap_seeds)}``."""
-    X, y, _ = datasets("digits", None)["digits"]
-    found = subsets(mnist_dir)
-    table, table_y, _ = datasets("tabular", None)["digits_pca20"]
-    images, labels, _ = datasets("mnist-test", mnist_dir)["mnist_test"]
-    return {
-        "digits": (X, y, 5, 5),
-        "digits_pca20": (StandardScaler().fit_transform(table), table_y, 5, 5),
-        "mnist2000": (*found["mnist2000"], 5, 5),
-        "digits1000": (*found["digits1000"], 5, 5),
-        "mnist1000": (*found["mnist1000"], 5, 5),
-        "mnist_test": (images, labels, 3, 2),
-    }
+#: Embeddings (fits) and UMAP seeds per embedding of each data set.
+RUNS = {"digits": (5, 5), "digits_pca20": (5, 5), "mnist2000": (5, 5),
+        "digits1000": (5, 5), "mnist1000": (5, 5), "mnist_test": (3, 2)}
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mnist-dir", default="../shared/data/mnist")
-    args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    warm_up()
-    warm_up_umap()
-    for name, (X, y, n_embeddings, n_umaps) in data_sets(args.mnist_dir).items():
+    args = start_study(__doc__.splitlines()[0])
+    for name, (X, y) in study_sets(RUNS, args.mnist_dir).items():
+        n_embeddings, n_umaps = RUNS[name]
         for seed in range(n_embeddings):
             model = N2DClusterer(10, random_state=seed, device="cpu").fit(X)
             embedding = model._fit_embedding_
