@@ -22,10 +22,8 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering, SpectralClustering
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from manifold_sets import start_study, study_sets  # noqa: E402
+from manifold_sets import manifold_step, n2d_fit, start_study, study_sets  # noqa: E402
 
-from deepcluster_sk import N2DClusterer  # noqa: E402
-from deepcluster_sk._manifold import fit_mixture, umap_coordinates  # noqa: E402
 from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 
 SETS = ("digits", "digits_pca20", "mnist2000")
@@ -36,14 +34,13 @@ def main():
     args = start_study(__doc__.splitlines()[0])
     for name, (Xs, ys) in study_sets(SETS, args.mnist_dir).items():
         for seed in range(5):
-            embedding = N2DClusterer(10, random_state=seed, device="cpu").fit(Xs)._fit_embedding_
+            embedding = n2d_fit(Xs, seed)._fit_embedding_
             labellings = []
             for run in range(RUNS):
-                coordinates = umap_coordinates(embedding, n_neighbors=20, n_components=10,
-                                               min_dist=0.0, random_state=seed * 100 + run + 1,
-                                               n_epochs=200)
-                labellings.append(fit_mixture(coordinates, 10, covariance_type="full", n_init=5,
-                                              random_state=seed * 100 + run).labels)
+                _, clustering = manifold_step(
+                    embedding, n_neighbors=20, n_components=10,
+                    umap_seed=seed * 100 + run + 1, mixture_seed=seed * 100 + run)
+                labellings.append(clustering.labels)
             one_hot = np.concatenate([np.eye(10)[labels] for labels in labellings], axis=1)
             together = one_hot @ one_hot.T / RUNS
             linkage = AgglomerativeClustering(10, metric="precomputed", linkage="average")

@@ -1,4 +1,4 @@
-"""The data sets and start-up shared by the manifold-step studies.
+"""The data sets, start-up and manifold step shared by the manifold studies.
 
 ``neighbour_count.py``, ``neighbour_choice.py``, ``umap_components.py``
 and ``manifold_consensus.py`` compare settings of the manifold step on the
@@ -17,6 +17,11 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from auto_defaults import datasets, warm_up, warm_up_umap  # noqa: E402
+
+from deepcluster_sk import N2DClusterer  # noqa: E402
+from deepcluster_sk._auto import _UMAP_EPOCHS  # noqa: E402
+from deepcluster_sk._estimators._neighbourhood import MIXTURE_N_INIT  # noqa: E402
+from deepcluster_sk._manifold import fit_mixture, umap_coordinates  # noqa: E402
 
 
 def study_sets(names, mnist_dir):
@@ -65,3 +70,28 @@ def start_study(description, *extra_arguments):
     warm_up()
     warm_up_umap()
     return args
+
+
+def n2d_fit(X, seed):
+    """``N2DClusterer(10)`` with its defaults fitted on ``X`` on the CPU."""
+    return N2DClusterer(10, random_state=seed, device="cpu").fit(X)
+
+
+def manifold_step(embedding, *, n_neighbors, n_components, umap_seed, mixture_seed):
+    """N2D's manifold step on ``embedding`` with other UMAP settings or seeds.
+
+    UMAP with ``min_dist=0`` and the package's layout epochs, then the
+    full-covariance mixture with the package's number of inits, for 10
+    clusters.
+
+    Returns
+    -------
+    coordinates : ndarray of shape (n_samples, n_components)
+    clustering : deepcluster_sk._manifold.MixtureClustering
+    """
+    coordinates = umap_coordinates(embedding, n_neighbors=n_neighbors,
+                                   n_components=n_components, min_dist=0.0,
+                                   random_state=umap_seed, n_epochs=_UMAP_EPOCHS)
+    clustering = fit_mixture(coordinates, 10, covariance_type="full",
+                             n_init=MIXTURE_N_INIT, random_state=mixture_seed)
+    return coordinates, clustering

@@ -20,10 +20,8 @@ from pathlib import Path
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from manifold_sets import start_study, study_sets  # noqa: E402
+from manifold_sets import manifold_step, n2d_fit, start_study, study_sets  # noqa: E402
 
-from deepcluster_sk import N2DClusterer  # noqa: E402
-from deepcluster_sk._manifold import fit_mixture, umap_coordinates  # noqa: E402
 from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 
 SETS = ("digits", "digits1000", "digits_pca20", "mnist2000")
@@ -36,15 +34,12 @@ def main():
     )
     for name, (Xs, ys) in study_sets(SETS, args.mnist_dir).items():
         for seed in args.seeds:
-            model = N2DClusterer(10, random_state=seed, device="cpu").fit(Xs)
-            embedding = model._fit_embedding_
+            embedding = n2d_fit(Xs, seed)._fit_embedding_
             row = {"data": name, "seed": seed}
             for k in (20, 40):
-                coordinates = umap_coordinates(embedding, n_neighbors=k, n_components=10,
-                                               min_dist=0.0, random_state=seed + 7,
-                                               n_epochs=200)
-                clustering = fit_mixture(coordinates, 10, covariance_type="full",
-                                         n_init=5, random_state=seed)
+                coordinates, clustering = manifold_step(
+                    embedding, n_neighbors=k, n_components=10, umap_seed=seed + 7,
+                    mixture_seed=seed)
                 labels = clustering.labels
                 row[f"acc{k}"] = cluster_accuracy(ys, labels)
                 row[f"sil{k}"] = float(silhouette_score(embedding, labels))

@@ -20,10 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from manifold_sets import start_study, study_sets  # noqa: E402
+from manifold_sets import manifold_step, n2d_fit, start_study, study_sets  # noqa: E402
 
-from deepcluster_sk import N2DClusterer  # noqa: E402
-from deepcluster_sk._manifold import fit_mixture, umap_coordinates  # noqa: E402
 from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 
 COMPONENTS = (3, 5, 10)
@@ -38,7 +36,7 @@ def main():
     for name, (X, y) in study_sets(RUNS, args.mnist_dir).items():
         n_embeddings, n_umaps = RUNS[name]
         for seed in range(n_embeddings):
-            model = N2DClusterer(10, random_state=seed, device="cpu").fit(X)
+            model = n2d_fit(X, seed)
             embedding = model._fit_embedding_
             row = {"data": name, "seed": seed,
                    "default": round(cluster_accuracy(y, model.labels_), 4)}
@@ -46,11 +44,10 @@ def main():
                 row[f"c{c}"] = []
                 for umap_seed in range(n_umaps):
                     start = time.perf_counter()
-                    coordinates = umap_coordinates(
-                        embedding, n_neighbors=20, n_components=c, min_dist=0.0,
-                        random_state=seed * 100 + umap_seed + 1, n_epochs=200)
-                    clustering = fit_mixture(coordinates, 10, covariance_type="full",
-                                             n_init=5, random_state=seed * 100 + umap_seed)
+                    _, clustering = manifold_step(
+                        embedding, n_neighbors=20, n_components=c,
+                        umap_seed=seed * 100 + umap_seed + 1,
+                        mixture_seed=seed * 100 + umap_seed)
                     row[f"c{c}"].append(round(cluster_accuracy(y, clustering.labels), 4))
                     row[f"c{c}_s"] = round(time.perf_counter() - start, 2)
             print(json.dumps(row), flush=True)

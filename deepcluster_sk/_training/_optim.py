@@ -5,12 +5,9 @@ import math
 import torch
 
 
-def _is_cuda(device):
-    return device is not None and torch.device(device).type == "cuda"
-
-
-def _is_cpu(device):
-    return device is not None and torch.device(device).type == "cpu"
+def _device_type(device):
+    """``"cpu"``, ``"cuda"``, ... of ``device``; None when it is not given."""
+    return None if device is None else torch.device(device).type
 
 
 def make_optimizer(algorithm, params, learning_rate, device=None, **options):
@@ -46,16 +43,16 @@ def make_optimizer(algorithm, params, learning_rate, device=None, **options):
     params = list(params)
     attempts = []
     if algorithm == "adam":
-        if _is_cuda(device):
+        if _device_type(device) == "cuda":
             tensor_lr = torch.tensor(float(learning_rate), device=device)
             attempts += [
                 dict(lr=tensor_lr, fused=True, capturable=True),
                 dict(lr=tensor_lr, capturable=True),
             ]
         attempts.append(dict(lr=learning_rate, fused=True))
-    elif algorithm == "rmsprop" and _is_cuda(device):
+    elif algorithm == "rmsprop" and _device_type(device) == "cuda":
         attempts.append(dict(lr=learning_rate, capturable=True))
-    elif algorithm == "sgd" and _is_cpu(device):
+    elif algorithm == "sgd" and _device_type(device) == "cpu":
         attempts.append(dict(lr=learning_rate, fused=True))
     for kwargs in attempts:
         try:
