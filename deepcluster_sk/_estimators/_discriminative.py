@@ -139,6 +139,7 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
             fit.network.parameters(),
             self.learning_rate,
             data.device,
+            replicated=data.replicas.enabled,
             **self._optimizer_options(),
         )
         phase = self._phase(fit, sampler, optimizer)

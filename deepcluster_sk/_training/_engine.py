@@ -22,6 +22,7 @@ import torch
 from .._diagnostics import DivergenceMonitor
 from .._torch._denormals import denormals_flushed
 from ._cuda_graphs import cuda_graphed_step
+from ._optim import release_weights
 
 
 @dataclass
@@ -250,6 +251,7 @@ def run_phase(phase, track=None):
             replicas.average_buffers(phase.buffers())
         finally:
             phase.finish()
+            release_weights(phase.optimizer)
     return losses
 
 

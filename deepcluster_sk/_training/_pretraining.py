@@ -61,7 +61,8 @@ class EndToEndPhase(Phase):
         super().__init__(data, sampler, advice)
         self.autoencoder = autoencoder
         self.n_epochs = n_epochs
-        self.optimizer = make_adam(autoencoder.parameters(), learning_rate, data.device)
+        self.optimizer = make_adam(autoencoder.parameters(), learning_rate, data.device,
+                                   replicated=data.replicas.enabled)
         self.lr_schedule = CosineSchedule(
             self.optimizer, n_epochs * sampler.steps_per_epoch, FINAL_LR_FRACTION
         )

@@ -96,7 +96,8 @@ class SelfTrainingPhase(Phase):
         if reconstruction_weight > 0:
             self.params += list(self.decoder.parameters())
         self.optimizer = make_optimizer(
-            "sgd", self.params, learning_rate, data.device, momentum=momentum
+            "sgd", self.params, learning_rate, data.device, momentum=momentum,
+            replicated=data.replicas.enabled,
         )
         self.result = SelfTrainingResult()
         self.target = None
