@@ -228,17 +228,8 @@ class IMSATClusterer(BaseDiscriminativeClusterer):
     weight_decay : float, default=0.0
         L2 penalty of Adam on every parameter; RIM's regulariser when
         ``augmentation=None``.
-    device : {"auto", "cpu", "cuda"} or str, default="auto"
-        Where to train: ``"auto"`` uses CUDA when available. ``"cuda:N"``
-        selects a GPU.
-    precision : {"auto", "float32", "bfloat16"}, default="auto"
-        The precision of the network's matrix products. ``"bfloat16"`` runs
-        them in bfloat16 under :func:`torch.autocast`, with float32 weights,
-        optimizer state and losses; outputs stay float32. ``"auto"`` picks
-        bfloat16 where the device has bfloat16 units (AVX-512 BF16 or AMX
-        CPUs, recent GPUs) and a training step is large enough to gain, and
-        float32 elsewhere; ``precision_`` holds the choice. A GPU without
-        bfloat16 support refuses ``"bfloat16"`` with a ``ValueError``.
+    <device>
+    <precision>
     <distributed>
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, mini-batch order and the perturbations.

@@ -117,6 +117,21 @@ def declare_parameters(cls):
 #: Entries of the Parameters sections that every estimator shares, written
 #: once: a line ``    <name>`` in a class docstring becomes the entry.
 SHARED_PARAMETER_DOCS = {
+    "device": """\
+    device : {"auto", "cpu", "cuda"} or str, default="auto"
+        Where to train: ``"auto"`` uses CUDA when available. ``"cuda:N"``
+        selects a GPU.
+""",
+    "precision": """\
+    precision : {"auto", "float32", "bfloat16"}, default="auto"
+        The precision of the network's matrix products. ``"bfloat16"`` runs
+        them in bfloat16 under :func:`torch.autocast`, with float32 weights,
+        optimizer state and losses; outputs stay float32. ``"auto"`` picks
+        bfloat16 where the device has bfloat16 units (AVX-512 BF16 or AMX
+        CPUs, recent GPUs) and a training step is large enough to gain, and
+        float32 elsewhere; ``precision_`` holds the choice. A GPU without
+        bfloat16 support refuses ``"bfloat16"`` with a ``ValueError``.
+""",
     "distributed": """\
     distributed : {"auto", True, False}, default="auto"
         Train one model across the processes of a ``torchrun`` launch
