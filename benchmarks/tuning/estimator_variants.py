@@ -13,7 +13,8 @@ Run, e.g.::
 
 ``--set module.NAME=value`` (before the other arguments, repeatable) sets a
 module constant of a rule first, e.g. ``--set
-deepcluster_sk._auto._IMSAT_MIN_STEPS=500``.
+deepcluster_sk._auto._IMSAT_MIN_STEPS=500``, or a class attribute, e.g.
+``--set deepcluster_sk._estimators._dac.DACClusterer._optimizer='"adam"'``.
 
 Data sets: those of ``auto_defaults.py --suite tabular`` and ``digits``, and
 ``mnist_test`` (set ``MNIST_DIR``, default ``../shared/data/mnist``).
@@ -53,13 +54,27 @@ def load(name):
     return {**datasets("tabular", None), **datasets("digits", None)}[name]
 
 
+def _resolve(path):
+    """The module, or the attribute of a module (a class), named ``path``."""
+    parts = path.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute)
+        return found
+    raise ModuleNotFoundError(path)
+
+
 def set_constants(argv):
     """Apply and strip the leading ``--set module.NAME=value`` arguments."""
     constants = {}
     while argv and argv[0] == "--set":
         target, value = argv[1].split("=", 1)
-        module, name = target.rsplit(".", 1)
-        setattr(importlib.import_module(module), name, json.loads(value))
+        owner, name = target.rsplit(".", 1)
+        setattr(_resolve(owner), name, json.loads(value))
         constants[target] = json.loads(value)
         argv = argv[2:]
     return constants, argv
