@@ -28,25 +28,23 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from auto_defaults import METHODS, TABULAR, datasets  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from auto_defaults import METHODS, datasets, fit_and_score, warm_up, warm_up_umap  # noqa: E402
 from imbalance import environment  # noqa: E402
+from levers import phase_on_random_rows, seconds_per_step  # noqa: E402
 
 import deepcluster_sk._training._optim as optim  # noqa: E402
 
 from deepcluster_sk._auto import auto_hidden_dims  # noqa: E402
-from deepcluster_sk._torch._data import TrainingData  # noqa: E402
 from deepcluster_sk._torch._denormals import denormals_flushed  # noqa: E402
 from deepcluster_sk._training._flat import FLAT_MAX_PARAMETERS, FlatOptimizer  # noqa: E402
 from deepcluster_sk._training._optim import per_tensor_optimizer  # noqa: E402
 from deepcluster_sk._training._pretraining import EndToEndPhase  # noqa: E402
-from deepcluster_sk._training._sampler import RowSampler  # noqa: E402
-from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 from deepcluster_sk.nn import ClusterMLP, MLPAutoencoder  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[1] / "results" / "tuning"
@@ -92,26 +90,15 @@ def make_phase(n_features, batch, precision, kind):
     else:
         network = MLPAutoencoder(n_features, auto_hidden_dims(n_features), 10)
         phase_class = EndToEndPhase
-    X = torch.rand(8 * batch, n_features)
-    data = TrainingData(X.numpy(), torch.device("cpu"))
-    data.precision = precision
-    sampler = RowSampler(data.n_samples, batch, torch.Generator(), data.device)
-    phase = phase_class(network, data, sampler, 1, 1e-3, "")
+    phase, x = phase_on_random_rows(network, n_features, batch, precision, phase_class)
     phase.lr_schedule = None
-    return phase, X[:batch]
+    return phase, x
 
 
-def ms_per_step(phase, x, n_steps, repeats=5):
-    with denormals_flushed(x.device), phase.data.autocast():
-        for _ in range(20):
-            phase.step(x)
-        runs = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(n_steps):
-                phase.step(x)
-            runs.append((time.perf_counter() - start) / n_steps)
-    return 1e3 * statistics.median(runs)
+def ms_per_step(phase, x, n_steps):
+    """Median milliseconds of ``phase``'s step, subnormals flushed as in a fit."""
+    with denormals_flushed(x.device):
+        return 1e3 * seconds_per_step(phase.step, x, phase.data, n_steps)
 
 
 def main():
@@ -233,35 +220,27 @@ FITS = [f"{method}:{data}" for data in ("breast_cancer", "wine", "digits_pca20")
     "imsat:digits", "dac:digits"]
 
 
-def _data(name):
-    suite = "tabular" if name in TABULAR else "digits"
-    X, y, standardise = datasets(suite, None)[name]
-    if standardise:
-        from sklearn.preprocessing import StandardScaler
-        X = StandardScaler().fit_transform(X)
-    return X, y
-
-
 def fits(cases, seeds):
+    warm_up()
+    warm_up_umap()
+    data = {**datasets("tabular", None), **datasets("digits", None)}
     flat_algorithms = optim.FLAT_ALGORITHMS
     path = RESULTS / "flat_optimizer_fits.jsonl"
     for case in cases:
         method, name = case.split(":")
-        X, y = _data(name)
+        X, y, standardise = data[name]
         k = len(set(y))
-        METHODS[method](k, 99, "cpu").fit(X)  # imports, umap-learn's compilation
         rows = {"flat": [], "per-tensor": []}
         losses = {"flat": [], "per-tensor": []}
         for seed in seeds:
             for form in rows:
                 optim.FLAT_ALGORITHMS = flat_algorithms if form == "flat" else ()
+                model = METHODS[method](k, seed, "cpu")
                 try:
-                    start = time.perf_counter()
-                    model = METHODS[method](k, seed, "cpu").fit(X)
-                    seconds = time.perf_counter() - start
+                    fitted = fit_and_score(model, X, y, standardise)
                 finally:
                     optim.FLAT_ALGORITHMS = flat_algorithms
-                rows[form].append((seconds, cluster_accuracy(y, model.labels_)))
+                rows[form].append((fitted["seconds"], fitted["acc"]))
                 losses[form].append(
                     getattr(model, "history_", {}).get("pretrain_loss", [None])[-1])
         record = {"method": method, "data": name, "seeds": list(seeds),

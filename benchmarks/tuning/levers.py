@@ -55,20 +55,29 @@ FORMS = (("fused", {"fused": True}), ("foreach", {"foreach": True}),
          ("single-tensor", {"foreach": False}))
 
 
-def make_phase(n_features, hidden_dims, batch, precision, optimizer=None):
-    torch.manual_seed(0)
-    autoencoder = MLPAutoencoder(n_features, hidden_dims, 10)
+def phase_on_random_rows(network, n_features, batch, precision,
+                         phase_class=EndToEndPhase):
+    """``phase_class`` training ``network`` on eight batches of uniform rows.
+
+    Returns the phase and one batch of its rows, for timing its step.
+    """
     X = torch.rand(8 * batch, n_features)
     data = TrainingData(X.numpy(), torch.device("cpu"))
     data.precision = precision
     sampler = RowSampler(data.n_samples, batch, torch.Generator(), data.device)
-    phase = EndToEndPhase(autoencoder, data, sampler, 1, 1e-3, "")
+    return phase_class(network, data, sampler, 1, 1e-3, ""), X[:batch]
+
+
+def make_phase(n_features, hidden_dims, batch, precision, optimizer=None):
+    torch.manual_seed(0)
+    autoencoder = MLPAutoencoder(n_features, hidden_dims, 10)
+    phase, x = phase_on_random_rows(autoencoder, n_features, batch, precision)
     if optimizer is not None:
         algorithm, form = optimizer
         cls, kwargs = OPTIMIZERS[algorithm]
         phase.optimizer = cls(autoencoder.parameters(), **kwargs, **form)
         phase.lr_schedule = None
-    return phase, X[:batch]
+    return phase, x
 
 
 def seconds_per_step(step, x, data, n_steps, repeats=5):
