@@ -48,7 +48,7 @@ for name, model in models.items():
 # %%
 # DEC's seconds include umap-learn's one-time compilation by numba, paid by
 # the first fit of a Python process that uses the manifold step: on a
-# 2-core CPU DEC's fit took 25 s on the first run after installing, 14 s on
+# 2-core CPU DEC's fit took 21-25 s on the first run after installing, 14 s on
 # later runs of this script and 8.6 s as a second fit in the same process
 # (measured on 2026-12-03).
 #
