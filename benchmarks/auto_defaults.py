@@ -71,7 +71,7 @@ from deepcluster_sk import (
 )
 from deepcluster_sk.datasets import load_mnist
 from deepcluster_sk.metrics import cluster_accuracy
-from imbalance import environment
+from imbalance import cpu_description, environment
 
 def _umap_gmm(k, seed):
     """What users run today: UMAP as umap-learn's clustering page advises, then a GMM."""
@@ -398,7 +398,7 @@ def main(argv=None):
         "Commands:",
         *[f"- `{c}`" for c in report["commands"]],
         "",
-        f"Machine: {env.get('cpu_model', 'CPU model not recorded')}, "
+        f"Machine: {cpu_description(env)}, "
         f"{env['cpu_count']} CPU cores, torch threads {env['torch_threads']}, "
         f"load average at the last "
         f"start {[round(x, 2) for x in env['load_average_at_start']]}; torch "

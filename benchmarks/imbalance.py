@@ -43,6 +43,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 
 from deepcluster_sk import DECClusterer
+from deepcluster_sk._torch._precision import cpu_has_bfloat16_units
 from deepcluster_sk.datasets import load_mnist
 from deepcluster_sk.metrics import cluster_accuracy
 
@@ -206,7 +207,18 @@ def environment():
         "cuda_device": (
             torch.cuda.get_device_name() if torch.cuda.is_available() else None
         ),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bfloat16_units": cpu_has_bfloat16_units(),
     }
+
+
+def cpu_description(env):
+    """The CPU of ``env`` in words: model, vector units, bfloat16 units."""
+    text = env.get("cpu_model", "CPU model not recorded")
+    if "cpu_capability" in env:
+        units = "bfloat16 units" if env["cpu_bfloat16_units"] else "no bfloat16 units"
+        text += f" ({env['cpu_capability']}, {units})"
+    return text
 
 
 def write_report(report, out_dir):

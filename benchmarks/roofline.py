@@ -5,7 +5,8 @@ matrix product in each precision, then the step throughput of every
 training phase -- autoencoder pretraining, DEC's self-training, IMSAT and
 DAC -- with the default network at the default batch that the ``"auto"``
 rules choose for data of a given shape, in float32 and in bfloat16, as
-samples per second and as a fraction of the bfloat16 peak. The phases are
+samples per second and as a fraction of the bfloat16 peak (on a device
+without bfloat16 units, float32 only and its peak). The phases are
 built by the estimators' own code and run by the package's training loop
 (:func:`~deepcluster_sk._training._engine.run_phase`: sampler, batch
 gathering, step, schedule), on random rows of the data's shape; only the
@@ -41,6 +42,7 @@ from deepcluster_sk._estimators._base import FitContext
 from deepcluster_sk._estimators._modules import PROBE_ROWS
 from deepcluster_sk._torch._data import TrainingData, forward_all
 from deepcluster_sk._torch._device import resolve_device
+from deepcluster_sk._torch._precision import native_bfloat16
 from deepcluster_sk._torch._work import WorkCounter
 from deepcluster_sk._training._engine import PeriodEnd, run_phase
 from deepcluster_sk._training._optim import make_optimizer
@@ -48,7 +50,7 @@ from deepcluster_sk._training._pretraining import EndToEndPhase
 from deepcluster_sk._training._progress import ProgressPrinter
 from deepcluster_sk._training._sampler import RowSampler
 from deepcluster_sk._training._self_training import SelfTrainingPhase
-from imbalance import environment
+from imbalance import cpu_description, environment
 
 #: The data shapes whose default settings are measured: (name, n_samples,
 #: n_features, n_clusters).
@@ -207,7 +209,7 @@ def measure_shape(name, device, precisions, graph_modes, seconds_per_case, repea
     return rows
 
 
-def measure_inference(name, device, batch_sizes, repeats):
+def measure_inference(name, device, precisions, batch_sizes, repeats):
     """Rows per second of the default encoder's full pass, by batch and precision.
 
     The pass that ``predict``, ``transform`` and DEC's target updates make
@@ -217,7 +219,7 @@ def measure_inference(name, device, batch_sizes, repeats):
     X = np.random.RandomState(0).rand(min(n_samples, 65536), n_features)
     X = X.astype(np.float32)
     rows = []
-    for precision in PRECISIONS:
+    for precision in precisions:
         _, fit = _fit_context(DECClusterer(k), X, n_samples, device, precision)
         encoder = fit.network.encoder
         for batch in batch_sizes:
@@ -236,6 +238,17 @@ def measure_inference(name, device, batch_sizes, repeats):
     return rows
 
 
+def measured_precisions(device):
+    """Both precisions where ``device`` has bfloat16 units, else float32 only.
+
+    Without the units PyTorch emulates bfloat16 products: on a 2-core AMD
+    EPYC Zen 3 (AVX2) a 2048-square product ran at 0.2 GFLOP/s against
+    88 in float32, so its peak alone would take hours to measure, and no
+    ``"auto"`` fit computes in it there.
+    """
+    return PRECISIONS if native_bfloat16(device) else ("float32",)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
@@ -246,9 +259,13 @@ def main(argv=None):
                         help="seconds of steps per case")
     parser.add_argument("--smoke", action="store_true",
                         help="small sizes and short timings, to check the script")
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS,
+                        help="default: both where the device has bfloat16 units, "
+                        "else float32 only")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
+    precisions = tuple(args.precisions or measured_precisions(device))
     graph_modes = {"on": [True], "off": [False], "both": [True, False]}[args.graphs]
     if device.type != "cuda":
         graph_modes = [False]
@@ -257,26 +274,30 @@ def main(argv=None):
     shapes = ["digits"] if args.smoke else args.shapes
     peaks = {
         precision: matmul_peak(device, getattr(torch, precision), sizes, repeats)
-        for precision in PRECISIONS
+        for precision in precisions
     }
     first_peaks = peaks
-    print(json.dumps({"peak_gflops": peaks}), flush=True)
+    emulated = None
+    if "bfloat16" not in precisions:
+        # Emulated products are slow enough that n = 2048 takes minutes.
+        emulated = matmul_peak(device, torch.bfloat16, (512, 1024), 1)
+    print(json.dumps({"peak_gflops": peaks, "emulated_bfloat16_gflops": emulated}),
+          flush=True)
     rows = []
     for name in shapes:
-        shape_rows = measure_shape(name, device, PRECISIONS, graph_modes, seconds,
+        shape_rows = measure_shape(name, device, precisions, graph_modes, seconds,
                                    3 if args.smoke else 5)
         # A shared or virtual machine's speed drifts: the peak again, after
         # the shape's steps, and each row against the lower of the two.
         after = {
             precision: matmul_peak(device, getattr(torch, precision), sizes, repeats)
-            for precision in PRECISIONS
+            for precision in precisions
         }
         print(json.dumps({"peak_gflops_after": name, **after}), flush=True)
         for row in shape_rows:
-            row["peak_gflops"] = {p: min(peaks[p], after[p]) for p in PRECISIONS}
-            row["fraction_of_bfloat16_peak"] = (
-                row["gflops"] / row["peak_gflops"]["bfloat16"]
-            )
+            row["peak_gflops"] = {p: min(peaks[p], after[p]) for p in precisions}
+            row["peak_precision"] = precisions[-1]
+            row["fraction_of_peak"] = row["gflops"] / row["peak_gflops"][precisions[-1]]
         peaks = after
         rows += shape_rows
     inference_batches = (
@@ -285,20 +306,22 @@ def main(argv=None):
         else (1024, 4096, 16384)
     )
     inference = measure_inference(
-        shapes[0], device, inference_batches, 2 if args.smoke else 3
+        shapes[0], device, precisions, inference_batches, 2 if args.smoke else 3
     )
-    write(args.out, device, first_peaks, rows, inference, argv)
+    write(args.out, device, first_peaks, emulated, rows, inference, argv)
 
 
-def write(out, device, peaks, rows, inference, argv):
+def write(out, device, peaks, emulated, rows, inference, argv):
     out.mkdir(parents=True, exist_ok=True)
     env = environment()
     stem = out / f"roofline_{device.type}"
     stem.with_suffix(".json").write_text(
-        json.dumps({"environment": env, "peak_gflops": peaks, "rows": rows,
+        json.dumps({"environment": env, "peak_gflops": peaks,
+                    "emulated_bfloat16_gflops": emulated, "rows": rows,
                     "inference": inference}, indent=1)
     )
-    where = env["cuda_device"] if device.type == "cuda" else env["cpu_model"]
+    where = env["cuda_device"] if device.type == "cuda" else cpu_description(env)
+    reference = "bfloat16" if "bfloat16" in peaks else "float32"
     lines = [
         f"# Training steps against the matmul peak ({device.type})",
         "",
@@ -310,8 +333,11 @@ def write(out, device, peaks, rows, inference, argv):
         "Peak of an n x n x n matrix product (best of n = 2048 and 4096) at the "
         "start: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items())
         + "; measured again after each data shape's phases, each row is set "
-        "against the lower of the peaks before and after it (column \"bfloat16 "
-        "peak\"), since a shared machine's speed drifts.",
+        f"against the lower of the {reference} peaks before and after it, since "
+        "a shared machine's speed drifts."
+        + ("" if emulated is None else " bfloat16 is left out: this device "
+           "has no bfloat16 units, so PyTorch emulates it (best of n = 512 and "
+           f"1024: {emulated:.1f} GFLOP/s) and `\"auto\"` never picks it."),
         "",
         "Each phase with the default network at the default batch for data of "
         "that shape; **bold**: the precision `precision=\"auto\"` picks. "
@@ -319,7 +345,7 @@ def write(out, device, peaks, rows, inference, argv):
         "x batch.",
         "",
         "| data shape | phase | precision | graphs | batch | ms / step | "
-        "samples / s | GFLOP/s | bfloat16 peak | of bfloat16 peak |",
+        f"samples / s | GFLOP/s | {reference} peak | of {reference} peak |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
@@ -328,8 +354,8 @@ def write(out, device, peaks, rows, inference, argv):
             f"| {r['shape']} | {r['phase']} | {precision} | "
             f"{'on' if r['graphs'] else 'off'} | {r['batch_size']} | "
             f"{r['ms_per_step']:.2f} | {r['samples_per_s']:,.0f} | "
-            f"{r['gflops']:.0f} | {r['peak_gflops']['bfloat16']:.0f} | "
-            f"{r['fraction_of_bfloat16_peak']:.0%} |"
+            f"{r['gflops']:.0f} | {r['peak_gflops'][reference]:.0f} | "
+            f"{r['fraction_of_peak']:.0%} |"
         )
     lines += [
         "",
