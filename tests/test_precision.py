@@ -1,5 +1,7 @@
 """The ``precision`` parameter: bfloat16 autocast, its "auto" rule, its guards."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 from test_common import ESTIMATORS, IDS
 
+import deepcluster_sk._estimators._base as base_module
 import deepcluster_sk._torch._precision as precision_module
 from deepcluster_sk import AutoencoderKMeans, DECClusterer
 from deepcluster_sk._estimators._dac import dac_pair_loss, normalized_outputs
@@ -56,9 +59,18 @@ def test_auto_is_float32_without_bfloat16_units(no_bfloat16_units):
 
 
 def test_an_explicit_precision_is_used_as_given(no_bfloat16_units):
-    # A CPU emulates bfloat16 where it has no units: slower, but it runs.
-    assert resolve_precision("bfloat16", CPU, 1) == "bfloat16"
-    assert resolve_precision("float32", CPU, 10**12) == "float32"
+    # A CPU emulates bfloat16 where it has no units: far slower, but it runs.
+    with pytest.warns(UserWarning, match="no bfloat16 units.*precision='auto'"):
+        assert resolve_precision("bfloat16", CPU, 1) == "bfloat16"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("float32", CPU, 10**12) == "float32"
+
+
+def test_explicit_bfloat16_warns_only_without_bfloat16_units(bfloat16_units):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("bfloat16", CPU, 1) == "bfloat16"
 
 
 def test_bfloat16_on_a_gpu_without_it_is_refused(monkeypatch):
@@ -122,6 +134,26 @@ def test_a_bfloat16_fit_trains_and_returns_float32(estimator, blobs):
         assert np.isfinite(output).all()
     np.testing.assert_array_equal(model.predict(X), model.labels_)
     assert len(np.unique(model.labels_)) == 3
+
+
+@pytest.mark.parametrize("units", [True, False], ids=["units", "no-units"])
+def test_a_bfloat16_model_predicts_in_bfloat16_only_where_the_device_has_units(
+    monkeypatch, blobs, units
+):
+    X, _ = blobs
+    monkeypatch.setattr(precision_module, "cpu_has_bfloat16_units", lambda: True)
+    model = DECClusterer(3, precision="bfloat16", **FAST_DEC).fit(X)
+    # Unpickled on another CPU: with or without bfloat16 units.
+    monkeypatch.setattr(precision_module, "cpu_has_bfloat16_units", lambda: units)
+    used = []
+    real_autocast = base_module.autocast
+    monkeypatch.setattr(base_module, "autocast", lambda precision, device: (
+        used.append(precision) or real_autocast(precision, device)))
+    labels = model.predict(X)
+    assert used == ["bfloat16" if units else "float32"]
+    assert model.precision_ == "bfloat16"
+    # The same float32 weights either way: the labels of well-separated blobs agree.
+    np.testing.assert_array_equal(labels, model.labels_)
 
 
 def test_bfloat16_pretraining_reaches_the_float32_reconstruction_error(digits):

@@ -45,7 +45,12 @@ from .._diagnostics import check_float32_range, warn_if_collapsed
 from .._row_chunks import is_out_of_core, validate_row_chunks
 from .._torch._data import TrainingData, iter_row_batches
 from .._torch._device import inference_device, resolve_device
-from .._torch._precision import PRECISIONS, autocast, resolve_precision
+from .._torch._precision import (
+    PRECISIONS,
+    autocast,
+    inference_precision,
+    resolve_precision,
+)
 from .._training._cuda_graphs import allow_tf32
 from .._training._progress import ProgressPrinter
 from ._modules import PROBE_ROWS, check_module_parameter
@@ -453,11 +458,13 @@ class BaseDeepClusterer(
         """Apply ``function`` to batches of validated ``X`` on ``module``'s device.
 
         Returns the results concatenated as a float32 NumPy array; the
-        network computes in the fitted precision.
+        network computes in the fitted precision (float32 for a bfloat16
+        model on a device without bfloat16 units, see
+        :func:`.._torch._precision.inference_precision`).
         """
         device = self._module_device(module)
         batch_size = self._inference_batch_size(device)
-        precision = getattr(self, "precision_", "float32")
+        precision = inference_precision(getattr(self, "precision_", "float32"), device)
         outputs = []
         with torch.inference_mode(), autocast(precision, device):
             module.eval()

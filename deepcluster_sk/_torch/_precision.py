@@ -19,6 +19,7 @@ network output never makes a loss bfloat16.
 
 import contextlib
 import functools
+import warnings
 
 import torch
 
@@ -95,17 +96,60 @@ def resolve_precision(precision, device, work_per_step):
     ValueError
         If bfloat16 is asked for on a GPU without bfloat16 support. (A CPU
         always runs it, emulated where it has no bfloat16 units.)
+
+    Warns
+    -----
+    UserWarning
+        If bfloat16 is asked for on a CPU without bfloat16 units, where
+        PyTorch emulates its products: on a 2-core AMD EPYC Zen 3 (AVX2)
+        they ran at 1.3 GFLOP/s against float32's 139
+        (``benchmarks/results/zen3/roofline_cpu.md``).
     """
     native = native_bfloat16(device)
     if precision == "auto":
         gains = native and work_per_step >= BFLOAT16_MIN_WORK
         return "bfloat16" if gains else "float32"
+    if precision == "bfloat16" and device.type == "cpu" and not native:
+        warnings.warn(
+            "precision='bfloat16' was requested but this CPU has no bfloat16 "
+            "units (AVX-512 BF16 or AMX): PyTorch emulates bfloat16 products "
+            "there (about 100 times more slowly than float32 ones on an AMD "
+            "EPYC Zen 3). Use "
+            "precision='auto' or precision='float32' to train in float32.",
+            UserWarning,
+            stacklevel=2,
+        )
     if precision == "bfloat16" and device.type == "cuda" and not native:
         raise ValueError(
             f"precision='bfloat16' was requested but the GPU {device} has no "
             "bfloat16 support; use precision='float32' or precision='auto' "
             f"(choices: 'auto', {', '.join(repr(p) for p in PRECISIONS)})."
         )
+    return precision
+
+
+def inference_precision(precision, device):
+    """The precision a fitted network predicts in on ``device``.
+
+    The fitted precision, except that a model fitted in bfloat16 predicts
+    in float32 on a device without bfloat16 units: a CPU there would emulate
+    the products about 100 times more slowly (``resolve_precision``), and
+    PyTorch's CUDA autocast turns itself off on such a GPU anyway. The
+    weights are float32 either way.
+
+    Parameters
+    ----------
+    precision : {"float32", "bfloat16"}
+        The fitted ``precision_``.
+    device : torch.device
+        Where the network predicts.
+
+    Returns
+    -------
+    precision : {"float32", "bfloat16"}
+    """
+    if precision == "bfloat16" and not native_bfloat16(device):
+        return "float32"
     return precision
 
 
