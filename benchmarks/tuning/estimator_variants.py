@@ -80,10 +80,14 @@ def set_constants(argv):
     return constants, argv
 
 
-def main(argv):
-    constants, argv = set_constants(argv)
-    estimator, params, tag, names, *seeds = argv
-    params = json.loads(params)
+def fits(estimator, params, names, seeds):
+    """Fit ``estimator`` with ``params`` on each data set and seed, warmed up.
+
+    Yields
+    ------
+    name, seed, row
+        The data set, the seed and :func:`fit_and_score`'s row.
+    """
     warm_up()
     warm_up_umap()
     for name in names.split(","):
@@ -92,10 +96,17 @@ def main(argv):
             est = ESTIMATORS[estimator](
                 len(np.unique(y)), random_state=seed, device="cpu", **params
             )
-            row = fit_and_score(est, X, y, standardise)
-            head = dict(tag=tag, estimator=estimator, params=params, data=name, seed=seed,
-                        constants=constants)
-            print(json.dumps({**head, **row}), flush=True)
+            yield name, seed, fit_and_score(est, X, y, standardise)
+
+
+def main(argv):
+    constants, argv = set_constants(argv)
+    estimator, params, tag, names, *seeds = argv
+    params = json.loads(params)
+    for name, seed, row in fits(estimator, params, names, seeds):
+        head = dict(tag=tag, estimator=estimator, params=params, data=name, seed=seed,
+                    constants=constants)
+        print(json.dumps({**head, **row}), flush=True)
 
 
 if __name__ == "__main__":

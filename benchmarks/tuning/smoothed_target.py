@@ -23,13 +23,11 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auto_defaults import fit_and_score, warm_up, warm_up_umap  # noqa: E402
-from estimator_variants import ESTIMATORS, load  # noqa: E402
+from estimator_variants import fits  # noqa: E402
 
 from deepcluster_sk._torch._data import shard_outputs  # noqa: E402
 from deepcluster_sk._torch._neighbours import nearest_neighbours  # noqa: E402
@@ -58,19 +56,11 @@ def smoothed_update_target(phase):
 def main(argv):
     _self_training.SelfTrainingPhase._update_target = smoothed_update_target
     estimator, params, tag, names, *seeds = argv
-    warm_up()
-    warm_up_umap()
-    for name in names.split(","):
-        X, y, standardise = load(name)
-        for seed in map(int, seeds):
-            est = ESTIMATORS[estimator](
-                len(np.unique(y)), random_state=seed, device="cpu", **json.loads(params)
-            )
-            row = fit_and_score(est, X, y, standardise)
-            print(json.dumps(dict(
-                tag=tag, beta=BETA, k=K, data=name, seed=seed, acc=row["acc"],
-                nmi=row["nmi"], s=row["seconds"], n_iter=row["settings"].get("n_iter"),
-            )), flush=True)
+    for name, seed, row in fits(estimator, json.loads(params), names, seeds):
+        print(json.dumps(dict(
+            tag=tag, beta=BETA, k=K, data=name, seed=seed, acc=row["acc"],
+            nmi=row["nmi"], s=row["seconds"], n_iter=row["settings"].get("n_iter"),
+        )), flush=True)
 
 
 if __name__ == "__main__":
