@@ -9,8 +9,10 @@ every target update replaces ``P`` by
 
 the neighbours found once, exactly, in the pretrained encoder's embedding
 (before the first self-training step). ``beta=0`` is the package's DEC.
-The first period's target (the manifold mixture's responsibilities) is left
-as it is. One JSON line per fit goes to stdout.
+With ``init="manifold"`` the first three periods still train towards the
+mixture's posteriors (``_dec._MANIFOLD_TARGET_UPDATES``), which are not
+smoothed; the smoothing acts on DEC's own targets after them. One JSON line
+per fit goes to stdout.
 
 Run, e.g.::
 
