@@ -1,6 +1,8 @@
-"""Each training sample's distance to its k-th neighbour, exact or approximate.
+"""The nearest neighbours of the training samples, exact or approximate.
 
-IMSAT scales its perturbation radius by this distance. The exact search
+IMSAT scales its perturbation radius by each sample's distance to its k-th
+neighbour (:func:`kth_distances`); DAC pairs each sample with one of its
+nearest (:func:`neighbour_graph`). The exact search
 multiplies every block of rows with every other: its cost grows with the
 square of the number of samples (an hour for 400 000 rows of 64 features on
 2 cores). From :data:`APPROXIMATE_FROM` samples on, pynndescent's
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 
 from ._row_chunks import RowChunks
-from ._torch._distances import kth_neighbor_distances
+from ._torch._distances import nearest_other_rows
 from ._torch._threads import torch_threads_kept
 
 #: Samples from which pynndescent replaces the exact search
@@ -71,7 +73,7 @@ def _spilled(chunks, path):
 def kth_distances(data, k, batch_size, rng):
     """Distance of every training sample to its ``k``-th nearest other sample.
 
-    Exact (:func:`~deepcluster_sk._torch._distances.kth_neighbor_distances`)
+    Exact (:func:`~deepcluster_sk._torch._distances.nearest_other_rows`)
     below :data:`APPROXIMATE_FROM` samples, approximate from there on.
 
     Parameters
@@ -89,9 +91,52 @@ def kth_distances(data, k, batch_size, rng):
     -------
     distances : torch.Tensor of shape (n_samples,), float32, on ``data.device``
     """
+    distances, _ = _nearest(data, k, batch_size, rng, advice="Pass a fixed eps to skip it.")
+    return distances[:, -1]
+
+
+def neighbour_graph(data, k, batch_size, rng):
+    """The ``k`` nearest other samples of every training sample, as row numbers.
+
+    Data in memory: among all samples, exact below :data:`APPROXIMATE_FROM`
+    samples and approximate from there on, as :func:`kth_distances`.
+    Out-of-core data: exact, among the samples of the same chunk of
+    ``RowChunks`` (a last chunk of ``k`` rows or fewer joins the one
+    before), so that a mini-batch drawn from one chunk finds its neighbours
+    in the chunk already read.
+
+    Parameters
+    ----------
+    data, k, batch_size, rng
+        As in :func:`kth_distances`.
+
+    Returns
+    -------
+    indices : torch.Tensor of shape (n_samples, k), int64, on ``data.device``
+    """
+    source = data.source
+    if not isinstance(source, RowChunks):
+        advice = "Pass neighbor_weight=0 to skip it."
+        return _nearest(data, k, batch_size, rng, advice=advice)[1]
+    k = min(k, data.n_samples - 1)
+    bounds = [source.chunk_bounds(chunk) for chunk in range(source.n_chunks)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] <= k:
+        bounds[-2:] = [(bounds[-2][0], bounds[-1][1])]
+    return torch.cat(
+        [nearest_other_rows(data, k, batch_size, start, stop)[1] for start, stop in bounds]
+    )
+
+
+def _nearest(data, k, batch_size, rng, *, advice):
+    """``(distances, indices)`` of the ``k`` nearest other samples of each sample.
+
+    Exact below :data:`APPROXIMATE_FROM` samples; pynndescent from there on
+    unless it is missing or the input is sparse, where the exact search
+    runs with a warning that ends with ``advice``.
+    """
     k = min(k, data.n_samples - 1)
     if data.n_samples < APPROXIMATE_FROM:
-        return kth_neighbor_distances(data, k, batch_size)
+        return nearest_other_rows(data, k, batch_size)
     pynndescent = _import_pynndescent()
     sparse = not isinstance(data.source, (np.ndarray, RowChunks))
     if pynndescent is None or sparse:
@@ -100,13 +145,12 @@ def kth_distances(data, k, batch_size, rng):
             else "the input is sparse"
         )
         warnings.warn(
-            f"The exact {k}-th neighbour search of {data.n_samples} samples costs "
-            f"time quadratic in n_samples, because {reason}. Pass a fixed eps to "
-            "skip it.",
+            f"The exact {k}-nearest-neighbour search of {data.n_samples} samples "
+            f"costs time quadratic in n_samples, because {reason}. {advice}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-        return kth_neighbor_distances(data, k, batch_size)
+        return nearest_other_rows(data, k, batch_size)
     seed = int(rng.randint(np.iinfo(np.int32).max))
     with _host_array(data) as array, warnings.catch_warnings(), torch_threads_kept():
         # numba's note that a seed makes some steps single-threaded
@@ -115,8 +159,26 @@ def kth_distances(data, k, batch_size, rng):
             array, n_neighbors=k + 1, random_state=seed, low_memory=True,
             compressed=True,
         )
-        _, distances = index.neighbor_graph
+        indices, distances = index.neighbor_graph
         del index
-    return torch.from_numpy(np.ascontiguousarray(distances[:, k], dtype=np.float32)).to(
-        data.device
+    indices, distances = _without_self(indices, distances)
+    return (
+        torch.from_numpy(np.ascontiguousarray(distances, dtype=np.float32)).to(data.device),
+        torch.from_numpy(np.ascontiguousarray(indices, dtype=np.int64)).to(data.device),
     )
+
+
+def _without_self(indices, distances):
+    """pynndescent's ``k + 1`` neighbours of each row less the row itself.
+
+    A row is usually its own first neighbour; where duplicates or the
+    approximation left it out, its farthest neighbour goes instead.
+    """
+    n, width = indices.shape
+    drop = indices == np.arange(n)[:, None]
+    missing = ~drop.any(axis=1)
+    drop[missing, width - 1] = True
+    # Only the first occurrence of a row among its own neighbours is dropped.
+    drop &= np.cumsum(drop, axis=1) == 1
+    keep = ~drop
+    return indices[keep].reshape(n, width - 1), distances[keep].reshape(n, width - 1)

@@ -4,7 +4,6 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.neighbors import NearestNeighbors
 
 from deepcluster_sk import IMSATClusterer
 from deepcluster_sk._estimators._imsat import (
@@ -13,8 +12,6 @@ from deepcluster_sk._estimators._imsat import (
     vat_perturbation,
 )
 from deepcluster_sk._torch._batch_norm import batch_statistics_only
-from deepcluster_sk._torch._data import TrainingData
-from deepcluster_sk._torch._distances import kth_neighbor_distances
 from deepcluster_sk._torch._information import (
     conditional_entropy,
     kl_divergence,
@@ -234,50 +231,6 @@ def test_vat_on_a_convolutional_network_with_batch_norm():
     torch.testing.assert_close(network[1].running_mean, statistics)
 
 
-def test_kth_neighbor_distances_match_scikit_learn():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 5)).astype(np.float32)
-    data = TrainingData(X, torch.device("cpu"))
-    ours = kth_neighbor_distances(data, k=10, batch_size=32).numpy()
-    distances, _ = NearestNeighbors(n_neighbors=11).fit(X).kneighbors(X)
-    np.testing.assert_allclose(ours, distances[:, 10], rtol=1e-4)
-    # k is capped at n_samples - 1.
-    small = TrainingData(X[:4], torch.device("cpu"))
-    assert kth_neighbor_distances(small, k=10, batch_size=32).shape == (4,)
-
-
-def test_large_data_gets_pynndescent_radii_close_to_the_exact_ones(monkeypatch):
-    pytest.importorskip("pynndescent")
-    from deepcluster_sk import _neighbour_search
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(600, 5)).astype(np.float32)
-    data = TrainingData(X, torch.device("cpu"))
-    exact = kth_neighbor_distances(data, k=10, batch_size=64).numpy()
-    monkeypatch.setattr(_neighbour_search, "APPROXIMATE_FROM", 500)
-    approximate = _neighbour_search.kth_distances(
-        data, 10, 64, np.random.RandomState(0)
-    ).numpy()
-    # An approximate neighbour is never nearer than the exact one.
-    assert (approximate >= exact - 1e-5).all()
-    assert np.median(approximate / exact) < 1.01
-
-
-def test_without_pynndescent_large_data_is_searched_exactly_with_a_warning(monkeypatch):
-    from deepcluster_sk import _neighbour_search
-
-    X = np.random.default_rng(0).normal(size=(80, 3)).astype(np.float32)
-    data = TrainingData(X, torch.device("cpu"))
-    monkeypatch.setattr(_neighbour_search, "APPROXIMATE_FROM", 50)
-    monkeypatch.setattr(_neighbour_search, "_import_pynndescent", lambda: None)
-    with pytest.warns(UserWarning, match="umap"):
-        distances = _neighbour_search.kth_distances(
-            data, 10, 64, np.random.RandomState(0)
-        )
-    np.testing.assert_allclose(distances.numpy(),
-                               kth_neighbor_distances(data, 10, 64).numpy())
-
-
 # -- quality --------------------------------------------------------------------
 
 
@@ -307,31 +260,3 @@ def test_verbose_prints_the_loss_terms(blobs, capsys):
     n_epochs = FAST["n_epochs"]
     assert f"[IMSATClusterer] training epoch {n_epochs}/{n_epochs}: loss" in out
     assert "sat_loss" in out
-
-
-@pytest.mark.parametrize("store", ["h5py", "float64 memmap"])
-def test_data_on_disk_is_searched_approximately_through_a_float32_spill(
-    monkeypatch, tmp_path, store
-):
-    """h5py, zarr or a memmap of another dtype: spilled to a float32 map, no warning."""
-    pytest.importorskip("pynndescent")
-    import warnings
-
-    from deepcluster_sk import RowChunks, _neighbour_search
-
-    X = np.random.default_rng(0).normal(size=(600, 5)).astype(np.float32)
-    if store == "h5py":
-        h5py = pytest.importorskip("h5py")
-        file = h5py.File(tmp_path / "X.h5", "w")
-        source = file.create_dataset("X", data=X)
-    else:
-        np.save(tmp_path / "X.npy", X.astype(np.float64))
-        source = np.load(tmp_path / "X.npy", mmap_mode="r")
-    monkeypatch.setattr(_neighbour_search, "APPROXIMATE_FROM", 500)
-    on_disk = TrainingData(RowChunks(source, chunk_rows=128), torch.device("cpu"))
-    in_memory = TrainingData(X, torch.device("cpu"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        spilled = _neighbour_search.kth_distances(on_disk, 10, 64, np.random.RandomState(0))
-    direct = _neighbour_search.kth_distances(in_memory, 10, 64, np.random.RandomState(0))
-    np.testing.assert_array_equal(spilled.numpy(), direct.numpy())

@@ -1,4 +1,4 @@
-"""Squared Euclidean distances between rows, and k-th neighbour distances."""
+"""Squared Euclidean distances between rows, and exact nearest neighbours."""
 
 import torch
 
@@ -42,12 +42,62 @@ def squared_distances(X, centers):
 
 @full_precision
 @torch.no_grad()
+def nearest_other_rows(data, k, batch_size, first=0, last=None):
+    """The ``k`` nearest other rows of each row of ``data[first:last]``, exact.
+
+    By blocks of ``batch_size`` x ``batch_size`` distances on ``data.device``,
+    keeping the ``k`` smallest per row; a row is never its own neighbour
+    (a duplicate of it may be). Only the rows ``first:last`` are searched,
+    among themselves: the whole data by default, one chunk of out-of-core
+    data at a time otherwise. (:func:`~._neighbours.nearest_neighbours`
+    searches tensors in memory, in float64, for UMAP.)
+
+    Parameters
+    ----------
+    data : TrainingData
+        The rows, flattened to vectors.
+    k : int
+        Capped at the number of rows searched minus one.
+    batch_size : int
+        Rows per block.
+    first, last : int
+        The rows searched (``last=None``: to the end).
+
+    Returns
+    -------
+    distances : torch.Tensor of shape (n_rows, k), float32, ascending
+        Euclidean distances.
+    indices : torch.Tensor of shape (n_rows, k), int64
+        Row numbers in ``data`` (not counted from ``first``).
+    """
+    last = data.n_samples if last is None else last
+    k = min(k, last - first - 1)
+    all_distances, all_indices = [], []
+    for q_start, q_stop, queries in data.batches(batch_size, first, last):
+        queries = queries.flatten(1)
+        q_sq = queries.pow(2).sum(dim=1, keepdim=True)
+        rows = torch.arange(q_start, q_stop, device=queries.device)
+        best = best_index = None
+        for k_start, k_stop, keys in data.batches(batch_size, first, last):
+            keys = keys.flatten(1)
+            d2 = q_sq - 2.0 * queries @ keys.T + keys.pow(2).sum(dim=1)
+            columns = torch.arange(k_start, k_stop, device=keys.device).expand_as(d2)
+            d2 = d2.masked_fill(columns == rows.unsqueeze(1), float("inf"))
+            if best is not None:
+                d2 = torch.cat([best, d2], dim=1)
+                columns = torch.cat([best_index, columns], dim=1)
+            best, position = d2.topk(min(k, d2.shape[1]), dim=1, largest=False)
+            best_index = columns.gather(1, position)
+        all_distances.append(best.clamp_min(0.0).sqrt())
+        all_indices.append(best_index)
+    return torch.cat(all_distances), torch.cat(all_indices)
+
+
 def kth_neighbor_distances(data, k, batch_size):
     """Euclidean distance of every row of ``data`` to its ``k``-th neighbour.
 
-    The row itself is not its own neighbour. Exact, by blocks of
-    ``batch_size`` x ``batch_size`` distances on ``data.device``, keeping the
-    ``k + 1`` smallest per row; ``k`` is capped at ``n_samples - 1``.
+    The last column of :func:`nearest_other_rows`; ``k`` is capped at
+    ``n_samples - 1``.
 
     Parameters
     ----------
@@ -61,17 +111,4 @@ def kth_neighbor_distances(data, k, batch_size):
     -------
     distances : torch.Tensor of shape (n_samples,) on ``data.device``
     """
-    k = min(k, data.n_samples - 1)
-    result = []
-    for _, _, queries in data.batches(batch_size):
-        queries = queries.flatten(1)
-        q_sq = queries.pow(2).sum(dim=1, keepdim=True)
-        best = None
-        for _, _, keys in data.batches(batch_size):
-            keys = keys.flatten(1)
-            d2 = q_sq - 2.0 * queries @ keys.T + keys.pow(2).sum(dim=1)
-            candidates = d2 if best is None else torch.cat([best, d2], dim=1)
-            n_keep = min(k + 1, candidates.shape[1])
-            best = candidates.topk(n_keep, dim=1, largest=False).values
-        result.append(best[:, k].clamp_min(0.0).sqrt())
-    return torch.cat(result)
+    return nearest_other_rows(data, k, batch_size)[0][:, -1]
