@@ -133,7 +133,9 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
 
     def _train(self, fit):
         data = fit.data
-        sampler = data.sampler(fit.settings["batch_size"], fit.generator, drop_last=True)
+        sampler = data.sampler(
+            self._sampled_rows(fit.settings["batch_size"]), fit.generator, drop_last=True
+        )
         optimizer = make_optimizer(
             self._optimizer,
             fit.network.parameters(),
@@ -158,12 +160,16 @@ class BaseDiscriminativeClusterer(SoftAssignmentMixin, BaseDeepClusterer):
         """Keyword arguments of the optimizer beyond its learning rate."""
         return {}
 
+    def _sampled_rows(self, batch_size):
+        """Rows the sampler draws per step: all of a mini-batch by default."""
+        return batch_size
+
     def _phase(self, fit, sampler, optimizer):
         """The :class:`NetworkPhase` that trains ``fit.network``.
 
-        ``sampler`` gives mini-batches of ``batch_size_`` rows exactly;
-        ``optimizer`` (``_optimizer``, at ``learning_rate``) trains the
-        network's parameters.
+        ``sampler`` gives mini-batches of ``_sampled_rows(batch_size_)``
+        rows exactly; ``optimizer`` (``_optimizer``, at ``learning_rate``)
+        trains the network's parameters.
         """
         raise NotImplementedError
 
