@@ -256,6 +256,24 @@ class DACClusterer(BaseDiscriminativeClusterer):
         The paper's ``eta``: ``lambda`` grows by ``1.1 * eta`` per stage,
         with ``u = u(0) - lambda`` and ``l = l(0) + 0.1 lambda``. Training
         stops when ``u <= l``: 46 stages with the defaults.
+    steps_per_stage : int, "epoch" or "auto", default="auto"
+        Mini-batch steps at each pair of thresholds. ``"epoch"`` is as many
+        rows as one pass over the data (``n_samples // batch_size`` steps),
+        the paper's choice on MNIST. ``"auto"`` is four passes, between 10
+        and 50 steps: 50 (the value measured on digits) from about 1 600
+        samples on, 10 on a table of a few hundred rows, where 50 cost five
+        times the time for 0.007 more ACC
+        (``benchmarks/results/auto_defaults.md``).
+    output_relu : bool, default=False
+        The logits always go through batch normalisation, as in the paper's
+        network: it keeps the outputs of a fresh network apart, so that not
+        every pair starts as "same cluster" (without it DAC collapses to one
+        cluster). ``True`` adds the paper's ReLU after it, before the
+        softmax: a sample whose normalised logits are all negative then gets
+        the uniform distribution, and such samples can take over as one
+        degenerate cluster, which happens often with few clusters (3 blobs).
+        On digits both reached the same mean accuracy with the paper's DAC
+        (0.75 over 5 seeds).
     n_neighbors : int, default=10
         Neighbours each sample may be paired with, found once at the start
         of ``fit`` by Euclidean distance in the input (scale its features,
@@ -270,27 +288,12 @@ class DACClusterer(BaseDiscriminativeClusterer):
         small tables (mean ACC 0.890 against 0.877 and 0.877; the paper's
         DAC 0.853) and on digits (0.890 against 0.855 and 0.827); 1 merged
         clusters.
-    steps_per_stage : int, "epoch" or "auto", default="auto"
-        Mini-batch steps at each pair of thresholds. ``"epoch"`` is as many
-        rows as one pass over the data (``n_samples // batch_size`` steps),
-        the paper's choice on MNIST. ``"auto"`` is four passes, between 10 and 50 steps:
-        50 (the value measured on digits) from about 1 600 samples on, 10 on
-        a table of a few hundred rows, where 50 cost five times the time for
-        0.007 more ACC (``benchmarks/results/auto_defaults.md``).
-    output_relu : bool, default=False
-        The logits always go through batch normalisation, as in the paper's
-        network: it keeps the outputs of a fresh network apart, so that not
-        every pair starts as "same cluster" (without it DAC collapses to one
-        cluster). ``True`` adds the paper's ReLU after it, before the
-        softmax: a sample whose normalised logits are all negative then gets
-        the uniform distribution, and such samples can take over as one
-        degenerate cluster, which happens often with few clusters (3 blobs).
-        On digits both reach the same mean accuracy (0.75 over 5 seeds).
     <device>
     <precision>
     <distributed>
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation and mini-batch order.
+        Seeds weight initialisation, mini-batch order and the neighbours
+        drawn.
     verbose : int, default=0
         0 is silent; 1 prints the loss about ten times; 2 every stage.
     **network_params
