@@ -16,10 +16,11 @@
 For the digits network at batch 64 in float32 and the paper's network at
 batch 256 in bfloat16, the defaults of those data.
 
-Run alone on the machine:  python benchmarks/tuning/levers.py
-Writes benchmarks/results/tuning/levers.md and .json.
+Run alone on the machine:  python benchmarks/tuning/levers.py [--out FOLDER]
+Writes benchmarks/results/tuning/levers.md and .json (or under ``--out``).
 """
 
+import argparse
 import contextlib
 import json
 import statistics
@@ -102,7 +103,11 @@ def subnormal_share(optimizer):
     return subnormal / sum(t.numel() for t in tensors)
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="folder for the results (default: results/tuning)")
+    out = parser.parse_args(argv).out
     results = []
     for label, d, dims, batch, precision, n_steps in CASES:
         row = {"case": label}
@@ -135,20 +140,20 @@ def main():
             row["compile error"] = f"{type(exc).__name__}: {exc}"[:300]
         results.append(row)
         print(json.dumps(row), flush=True)
-    write(results)
+    write(results, out)
 
 
-def write(results):
+def write(results, out=RESULTS):
     env = environment()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "levers.json").write_text(
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "levers.json").write_text(
         json.dumps({"environment": env, "rows": results}, indent=1)
     )
     keys = [k for k in results[0] if k != "case"]
     lines = [
         "# Other levers of CPU training speed",
         "",
-        "Command: `python benchmarks/tuning/levers.py`  ",
+        f"Command: `python benchmarks/tuning/levers.py{_out_option(out)}`  ",
         f"Machine: {env['cpu_model']}, {env['torch_threads']} torch threads, "
         f"torch {env['torch']}; median of 5 runs; the step is "
         "`EndToEndPhase.step` (forward, MSE backward, Adam; in the sgd columns SGD "
@@ -166,8 +171,12 @@ def write(results):
             for k in keys
         ]
         lines.append(f"| {r['case']} | " + " | ".join(cells) + " |")
-    (RESULTS / "levers.md").write_text("\n".join(lines) + "\n")
+    (out / "levers.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _out_option(out):
+    return "" if out == RESULTS else f" --out {out}"
 
 
 if __name__ == "__main__":

@@ -8,10 +8,11 @@ reconstruction error) with the fit's precision set as a fit sets it, and a
 ClusterMLP step (batch normalisation, IMSAT's and DAC's network) for the
 two largest networks.
 
-Run alone on the machine:  python benchmarks/tuning/precision_steps.py
-Writes benchmarks/results/tuning/precision_steps.md and .json.
+Run alone on the machine:  python benchmarks/tuning/precision_steps.py [--out FOLDER]
+Writes benchmarks/results/tuning/precision_steps.md and .json (or under ``--out``).
 """
 
+import argparse
 import json
 import statistics
 import sys
@@ -109,7 +110,11 @@ def cluster_mlp_step(n_features, hidden_dims, batch, precision):
     return step, x, counter.multiply_adds
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="folder for the results (default: results/tuning)")
+    out = parser.parse_args(argv).out
     rows = []
     cases = [(autoencoder_step, *net) for net in NETWORKS] + [
         (cluster_mlp_step, *net) for net in CLUSTER_NETWORKS
@@ -130,19 +135,19 @@ def main():
                 f"  x{row['speedup']:.2f}",
                 flush=True,
             )
-    write(rows)
+    write(rows, out)
 
 
-def write(rows):
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write(rows, out=RESULTS):
+    out.mkdir(parents=True, exist_ok=True)
     env = {**environment(), "bfloat16_units": cpu_has_bfloat16_units()}
-    (RESULTS / "precision_steps.json").write_text(
+    (out / "precision_steps.json").write_text(
         json.dumps({"environment": env, "rows": rows}, indent=1)
     )
     lines = [
         "# Training step time in float32 and in bfloat16 autocast",
         "",
-        "Command: `python benchmarks/tuning/precision_steps.py`  ",
+        f"Command: `python benchmarks/tuning/precision_steps.py{_out_option(out)}`  ",
         f"Machine: {env['cpu_model']}, {env['torch_threads']} torch threads, torch "
         f"{env['torch']}, bfloat16 units: {env['bfloat16_units']}; median of "
         f"{REPEATS} runs after {WARMUP} warm-up steps, on random data.",
@@ -157,7 +162,11 @@ def write(rows):
             f"{r['float32'] * 1e3:.2f} | {r['bfloat16'] * 1e3:.2f} | "
             f"{r['speedup']:.2f}x |"
         )
-    (RESULTS / "precision_steps.md").write_text("\n".join(lines) + "\n")
+    (out / "precision_steps.md").write_text("\n".join(lines) + "\n")
+
+
+def _out_option(out):
+    return "" if out == RESULTS else f" --out {out}"
 
 
 if __name__ == "__main__":
