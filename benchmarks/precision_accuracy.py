@@ -22,7 +22,9 @@ Writes ``benchmarks/results/precision_accuracy_<data>.md`` and ``.json``.
 
 import argparse
 import json
+import shlex
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -98,7 +100,7 @@ def write(args, params, rows):
     lines = [
         f"# float32 against bfloat16 at equal samples seen: {args.data}",
         "",
-        f"Command: `python benchmarks/precision_accuracy.py --data {args.data}`  ",
+        f"Command: `{shlex.join(['python', *sys.argv])}`  ",
         f"Machine: {env['cpu_model']}, {env['torch_threads']} torch threads, torch "
         f"{env['torch']}. Settings besides the precision: {params}, the rest "
         "the defaults; DEC self-trains the cached autoencoder of the "

@@ -23,6 +23,7 @@ Writes benchmarks/results/tuning/levers.md and .json (or under ``--out``).
 import argparse
 import contextlib
 import json
+import shlex
 import statistics
 import sys
 import time
@@ -153,7 +154,7 @@ def write(results, out=RESULTS):
     lines = [
         "# Other levers of CPU training speed",
         "",
-        f"Command: `python benchmarks/tuning/levers.py{_out_option(out)}`  ",
+        f"Command: `{shlex.join(['python', *sys.argv])}`  ",
         f"Machine: {env['cpu_model']}, {env['torch_threads']} torch threads, "
         f"torch {env['torch']}; median of 5 runs; the step is "
         "`EndToEndPhase.step` (forward, MSE backward, Adam; in the sgd columns SGD "
@@ -173,10 +174,6 @@ def write(results, out=RESULTS):
         lines.append(f"| {r['case']} | " + " | ".join(cells) + " |")
     (out / "levers.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-
-def _out_option(out):
-    return "" if out == RESULTS else f" --out {out}"
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Writes benchmarks/results/tuning/precision_steps.md and .json (or under ``--out`
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 import time
@@ -147,7 +148,7 @@ def write(rows, out=RESULTS):
     lines = [
         "# Training step time in float32 and in bfloat16 autocast",
         "",
-        f"Command: `python benchmarks/tuning/precision_steps.py{_out_option(out)}`  ",
+        f"Command: `{shlex.join(['python', *sys.argv])}`  ",
         f"Machine: {env['cpu_model']}, {env['torch_threads']} torch threads, torch "
         f"{env['torch']}, bfloat16 units: {env['bfloat16_units']}; median of "
         f"{REPEATS} runs after {WARMUP} warm-up steps, on random data.",
@@ -163,10 +164,6 @@ def write(rows, out=RESULTS):
             f"{r['speedup']:.2f}x |"
         )
     (out / "precision_steps.md").write_text("\n".join(lines) + "\n")
-
-
-def _out_option(out):
-    return "" if out == RESULTS else f" --out {out}"
 
 
 if __name__ == "__main__":
