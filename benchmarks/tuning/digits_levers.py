@@ -26,7 +26,8 @@ pipeline as there):
     its own), ``update_interval`` re-resolved for that batch and
     ``max_iter`` its 40 updates: fewer, larger steps for the tables' 2 s.
 ``dec-neighbours-0.3``, ``dec-neighbours-1``
-    SCAN's neighbour consistency added to DEC's loss with that weight:
+    SCAN's neighbour consistency added to DEC's loss (no reconstruction
+    term, so not for IDEC) with that weight:
     ``-log <q_i, q_j>`` for ``j`` one of the 10 nearest neighbours of ``i``
     in the pretrained embedding, drawn per step from the fit's generator.
 ``n2d-lr-0.002``, ``n2d-lr-0.004``
@@ -57,11 +58,12 @@ from auto_defaults import datasets, fit_and_score  # noqa: E402
 from manifold_sets import start_study, study_sets  # noqa: E402
 
 from deepcluster_sk import DECClusterer, N2DClusterer  # noqa: E402
-from deepcluster_sk._auto import auto_update_interval  # noqa: E402
+from deepcluster_sk._auto import self_training_settings  # noqa: E402
 from deepcluster_sk._estimators import _dec, _neighbourhood  # noqa: E402
 from deepcluster_sk._manifold import import_umap  # noqa: E402
 from deepcluster_sk._torch._data import shard_outputs  # noqa: E402
 from deepcluster_sk._torch._dec_math import log_soft_assignment  # noqa: E402
+from deepcluster_sk._torch._information import kl_divergence  # noqa: E402
 from deepcluster_sk._torch._neighbours import nearest_neighbours  # noqa: E402
 from deepcluster_sk._training import _pretraining, _self_training  # noqa: E402
 
@@ -130,10 +132,10 @@ def self_training_batch(batch_size):
     original = _dec.self_train
 
     def self_train(autoencoder, centers, data, **options):
-        batch = min(batch_size, data.n_samples)
-        interval = auto_update_interval(data.n_samples, batch)
-        options.update(batch_size=batch, update_interval=interval,
-                       max_iter=40 * interval)
+        schedule = self_training_settings(
+            {"batch_size": min(batch_size, data.n_samples)}, data.n_samples,
+            update_interval="auto", max_iter="auto")
+        options.update(schedule)
         return original(autoencoder, centers, data, **options)
 
     with mock.patch.object(_dec, "self_train", self_train):
@@ -148,7 +150,6 @@ def dec_neighbours(weight, n_neighbors=10):
     """DEC's loss plus ``weight`` times SCAN's neighbour-consistency term."""
     phase = _self_training.SelfTrainingPhase
     original_init, original_inputs = phase.__init__, phase.batch_inputs
-    original_loss = phase.loss
 
     def __init__(self, autoencoder, centers, data, sampler, **options):
         original_init(self, autoencoder, centers, data, sampler, **options)
@@ -165,11 +166,12 @@ def dec_neighbours(weight, n_neighbors=10):
         return x, p, self.data.take(self.neighbours[index, column])
 
     def loss(self, x, p, neighbour):
-        q = log_soft_assignment(self.encoder(x), self.centers, self.alpha).exp()
+        # DEC's loss (reconstruction_weight=0) and the term share one forward pass.
+        log_q = log_soft_assignment(self.encoder(x), self.centers, self.alpha)
         q_neighbour = log_soft_assignment(self.encoder(neighbour), self.centers,
                                           self.alpha).exp()
-        agreement = (q * q_neighbour).sum(dim=1).clamp_min(1e-8).log().mean()
-        return original_loss(self, x, p) - weight * agreement
+        agreement = (log_q.exp() * q_neighbour).sum(dim=1).clamp_min(1e-8).log().mean()
+        return kl_divergence(p, log_q) / x.shape[0] - weight * agreement
 
     with mock.patch.multiple(phase, __init__=__init__, batch_inputs=batch_inputs,
                              loss=loss, capture=False):
@@ -202,8 +204,9 @@ def main():
         (("--seeds",), dict(type=int, nargs="+", default=[0, 1, 2, 3, 4])),
     )
     tables = datasets("tabular", None)
-    sets = {name: tables[name] if name in tables and name != "digits_pca20"
-            else (*study_sets([name], args.mnist_dir)[name], False)
+    found = study_sets([name for name in args.sets
+                        if name not in tables or name == "digits_pca20"], args.mnist_dir)
+    sets = {name: (*found[name], False) if name in found else tables[name]
             for name in args.sets}
     for tag in args.variants:
         estimator, params, patch = VARIANTS[tag]
