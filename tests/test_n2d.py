@@ -31,7 +31,7 @@ def fitted(blobs):
 def test_clusters_are_the_mixture_on_the_manifold(fitted, blobs):
     X, y = blobs
     assert fitted.manifold_ is True
-    assert fitted.n_neighbors_ == 20 and fitted.umap_components_ == 3
+    assert fitted.n_neighbors_ == 30 and fitted.umap_components_ == 3
     assert fitted.embedding_.shape == (X.shape[0], 3)
     assert fitted.embedding_.dtype == np.float32
     np.testing.assert_array_equal(fitted.mixture_.predict(fitted.embedding_), fitted.labels_)

@@ -1,9 +1,10 @@
 """Does UMAP's ``n_neighbors`` of the manifold step depend on the data's size?
 
-N2DClusterer with its defaults except ``n_neighbors``, on raw digits and
-the MNIST test split subsampled to a few sizes, seeds 0-4, each fit timed
-whole after umap-learn's compilation; one JSON line per fit. Run alone on
-the machine::
+N2DClusterer (or DECClusterer, ``--estimator dec``) with its defaults
+except ``n_neighbors``, on raw digits and the MNIST test split subsampled
+to a few sizes (``--sets``), seeds 0-4, each fit timed whole after
+umap-learn's compilation; one JSON line per fit. Run alone on the
+machine::
 
     python benchmarks/tuning/neighbour_count.py \\
         >> benchmarks/results/tuning/neighbour_count.jsonl
@@ -21,9 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from auto_defaults import fit_and_score  # noqa: E402
 from manifold_sets import start_study, study_sets  # noqa: E402
 
-from deepcluster_sk import N2DClusterer  # noqa: E402
+from deepcluster_sk import DECClusterer, N2DClusterer  # noqa: E402
 
 SETS = ("digits1000", "mnist2000", "mnist1000")
+ESTIMATORS = {"n2d": N2DClusterer, "dec": DECClusterer}
 
 
 def main():
@@ -31,14 +33,17 @@ def main():
         __doc__.splitlines()[0],
         (("--neighbours",), dict(type=int, nargs="+", default=[20, 40])),
         (("--seeds",), dict(type=int, nargs="+", default=[0, 1, 2, 3, 4])),
+        (("--sets",), dict(nargs="+", default=list(SETS))),
+        (("--estimator",), dict(choices=sorted(ESTIMATORS), default="n2d")),
     )
-    for name, (X, y) in study_sets(SETS, args.mnist_dir).items():
+    make = ESTIMATORS[args.estimator]
+    for name, (X, y) in study_sets(args.sets, args.mnist_dir).items():
         for k in args.neighbours:
             for seed in args.seeds:
-                estimator = N2DClusterer(10, n_neighbors=k, random_state=seed, device="cpu")
+                estimator = make(10, n_neighbors=k, random_state=seed, device="cpu")
                 row = fit_and_score(estimator, X, y, False)
-                print(json.dumps({"data": name, "n_neighbors": k, "seed": seed, **row}),
-                      flush=True)
+                print(json.dumps({"data": name, "estimator": args.estimator,
+                                  "n_neighbors": k, "seed": seed, **row}), flush=True)
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ class DECClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         ``"kmeans"`` where it is missing. ``init_`` holds the choice.
     n_neighbors : int or "auto", default="auto"
         UMAP's neighbours per point with ``init_="manifold"``; ``"auto"`` is
-        20, at most ``n_samples - 1``.
+        30, at most ``n_samples - 1``.
     umap_components : int or "auto", default="auto"
         Dimension of the manifold with ``init_="manifold"``; ``"auto"`` is
         ``n_clusters``, at least 2 and at most 10.

@@ -70,7 +70,7 @@ class N2DClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
         noise rather than structure. ``manifold_`` holds the choice.
     n_neighbors : int or "auto", default="auto"
         UMAP's neighbours per point, the scale of the structure it keeps;
-        ``"auto"`` is N2D's 20, at most ``n_samples - 1``.
+        ``"auto"`` is 30, at most ``n_samples - 1``.
     umap_components : int or "auto", default="auto"
         Dimension of the manifold coordinates; ``"auto"`` is
         ``n_clusters`` (N2D's choice), at least 2 and at most 10.
@@ -170,7 +170,7 @@ class N2DClusterer(SoftAssignmentMixin, BaseAutoencoderClusterer):
     >>> model = N2DClusterer(n_clusters=10, hidden_dims=(64,), pretrain_epochs=5,
     ...                      random_state=0).fit(X)
     >>> model.manifold_, model.n_neighbors_, model.embedding_.shape
-    (True, 20, (1797, 10))
+    (True, 30, (1797, 10))
     >>> model.predict_proba(X[:2]).sum(axis=1).round(4)
     array([1., 1.], dtype=float32)
     """

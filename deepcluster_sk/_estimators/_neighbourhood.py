@@ -15,7 +15,7 @@ from .._manifold import fit_mixture, umap_coordinates
 from ._base import draw_seed
 from ._parameters import Param
 
-#: UMAP's neighbours per point; ``"auto"`` is N2D's 20.
+#: UMAP's neighbours per point; ``"auto"`` is 30.
 N_NEIGHBORS = Param(
     "auto", Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})
 )
