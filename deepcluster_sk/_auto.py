@@ -500,10 +500,10 @@ def imsat_settings(n_samples, n_features, batch_size, *, n_epochs, eps_scale):
 #: ``auto_defaults_digits.md``.
 _MANIFOLD_MIN_SAMPLES = 1000
 
-#: UMAP's neighbours, at most ``n_samples - 1``. N2D's 20 split or merged
-#: whole digit classes more often than 30 did, and 30 cost no more than the
-#: seeds' spread on the other sets; 40 cost 0.02 on two of them
-#: (``benchmarks/results/tuning/neighbour_count.md``).
+#: UMAP's neighbours, at most ``n_samples - 1``. 30 rather than N2D's 20:
+#: it lifted digits by 0.03 (N2D and DEC, seeds 0-4) and moved the other
+#: sets measured by no more than their seeds' spread; 40 cost 0.02 on two
+#: of them (``benchmarks/results/tuning/neighbour_count.md``).
 _N_NEIGHBORS = 30
 
 #: UMAP's output dimension: N2D's one per cluster, between 2 and umap-learn's
