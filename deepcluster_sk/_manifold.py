@@ -69,6 +69,25 @@ def umap_available():
     return True
 
 
+def exact_knn(embedding, n_neighbors):
+    """Exact nearest neighbours of every row, as umap-learn's ``precomputed_knn``.
+
+    Parameters
+    ----------
+    embedding : ndarray of shape (n_samples, n_features)
+        Searched in its own dtype; each row is its own first neighbour.
+    n_neighbors : int
+
+    Returns
+    -------
+    index : ndarray of shape (n_samples, n_neighbors), int64
+    distances : ndarray of shape (n_samples, n_neighbors), float32
+    """
+    points = torch.from_numpy(np.ascontiguousarray(embedding))
+    distances, index = nearest_neighbours(points, points, n_neighbors)
+    return index.numpy(), distances.float().numpy()
+
+
 def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_state,
                      n_epochs=None):
     """Embed ``embedding`` with UMAP; return the coordinates as float32.
@@ -101,9 +120,7 @@ def umap_coordinates(embedding, *, n_neighbors, n_components, min_dist, random_s
     n_neighbors = min(n_neighbors, n_samples - 1)
     precomputed_knn = (None, None, None)
     if n_samples < EXACT_NEIGHBOURS_BELOW:
-        points = torch.from_numpy(np.ascontiguousarray(embedding))
-        distances, index = nearest_neighbours(points, points, n_neighbors)
-        precomputed_knn = (index.numpy(), distances.float().numpy())
+        precomputed_knn = exact_knn(embedding, n_neighbors)
     reducer = umap.UMAP(
         n_neighbors=n_neighbors,
         n_components=n_components,

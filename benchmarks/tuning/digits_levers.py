@@ -60,7 +60,7 @@ from manifold_sets import start_study, study_sets  # noqa: E402
 from deepcluster_sk import DECClusterer, N2DClusterer  # noqa: E402
 from deepcluster_sk._auto import self_training_settings  # noqa: E402
 from deepcluster_sk._estimators import _dec, _neighbourhood  # noqa: E402
-from deepcluster_sk._manifold import import_umap  # noqa: E402
+from deepcluster_sk._manifold import exact_knn, import_umap  # noqa: E402
 from deepcluster_sk._torch._data import shard_outputs  # noqa: E402
 from deepcluster_sk._torch._dec_math import log_soft_assignment  # noqa: E402
 from deepcluster_sk._torch._information import kl_divergence  # noqa: E402
@@ -110,11 +110,10 @@ def graph_spectral_coordinates(embedding, *, n_neighbors, n_components, min_dist
     layout's (``min_dist``, ``n_epochs``) go unused.
     """
     umap = import_umap()
-    points = torch.from_numpy(np.ascontiguousarray(embedding))
-    distances, index = nearest_neighbours(points, points, n_neighbors)
+    index, distances = exact_knn(embedding, n_neighbors)
     graph, _, _ = umap.umap_.fuzzy_simplicial_set(
         embedding, n_neighbors, np.random.RandomState(random_state), "euclidean",
-        knn_indices=index.numpy(), knn_dists=distances.float().numpy())
+        knn_indices=index, knn_dists=distances)
     degree = np.asarray(graph.sum(axis=1)).ravel()
     scale = sp.diags(1.0 / np.sqrt(degree))
     values, vectors = eigsh(scale @ graph @ scale, k=n_components + 1, which="LA",

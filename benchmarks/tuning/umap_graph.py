@@ -43,7 +43,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,8 +50,7 @@ from manifold_sets import n2d_fit, start_study, study_sets  # noqa: E402
 
 from deepcluster_sk._auto import _UMAP_EPOCHS  # noqa: E402
 from deepcluster_sk._estimators._neighbourhood import MIXTURE_N_INIT  # noqa: E402
-from deepcluster_sk._manifold import fit_mixture, import_umap  # noqa: E402
-from deepcluster_sk._torch._neighbours import nearest_neighbours  # noqa: E402
+from deepcluster_sk._manifold import exact_knn, fit_mixture, import_umap  # noqa: E402
 from deepcluster_sk.metrics import cluster_accuracy  # noqa: E402
 
 SETS = ("digits", "digits_pca20", "mnist2000", "mnist1000")
@@ -86,12 +84,10 @@ def prepared(embedding, prep):
 def manifold_labels(embedding, seed, k=20, prep=None, **umap_options):
     """UMAP of the prepared embedding, then the mixture's labels."""
     Z = prepared(embedding, prep)
-    points = torch.from_numpy(np.ascontiguousarray(Z))
-    distances, index = nearest_neighbours(points, points, k)
     reducer = import_umap().UMAP(
         n_neighbors=k, n_components=10, min_dist=0.0, init="spectral",
-        random_state=seed, n_epochs=_UMAP_EPOCHS,
-        precomputed_knn=(index.numpy(), distances.float().numpy()), **umap_options,
+        random_state=seed, n_epochs=_UMAP_EPOCHS, precomputed_knn=exact_knn(Z, k),
+        **umap_options,
     )
     coordinates = reducer.fit_transform(Z.astype(np.float32))
     return fit_mixture(coordinates, 10, covariance_type="full", n_init=MIXTURE_N_INIT,
