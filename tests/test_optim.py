@@ -186,3 +186,33 @@ def test_a_fitted_network_holds_no_views_into_the_flat_buffer():
                          random_state=0).fit(X)
     for p in model.autoencoder_.parameters():
         assert p.untyped_storage().nbytes() == p.numel() * p.element_size()
+
+
+@pytest.mark.parametrize("algorithm", ["adam", "sgd"])
+def test_gathered_steps_update_as_torch_optim(algorithm):
+    # The first step goes through torch.optim, the others call its fused
+    # kernel directly; the rate changes as a schedule changes it.
+    options = {"sgd": {"momentum": 0.9, "weight_decay": 1e-3}, "adam": {}}[algorithm]
+    weights = [p for p in _network(seed=3).parameters()]
+    reference = [torch.nn.Parameter(w.detach().clone()) for w in weights]
+    flat = make_optimizer(algorithm, weights, 1e-2, "cpu", gathered=True, **options)
+    assert isinstance(flat, FlatOptimizer)
+    cls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[algorithm]
+    plain = cls(reference, lr=1e-2, **options)
+    gradients = flat.gradient_views()
+    wrapper_calls = []
+    inner_step = flat._inner.step
+    flat._inner.step = lambda: (wrapper_calls.append(1), inner_step())[1]
+    for step in range(4):
+        for optimizer in (flat, plain):
+            optimizer.param_groups[0]["lr"] = 1e-2 / (step + 1)
+        for w, r in zip(weights, reference):
+            gradient = torch.sin(r.detach() * (step + 1))
+            gradients[id(w)].copy_(gradient)
+            r.grad = gradient.clone()
+        flat.step_gathered()
+        plain.step()
+    for w, r in zip(weights, reference):
+        torch.testing.assert_close(w, r)
+    if flat.defaults.get("fused"):
+        assert len(wrapper_calls) == 1

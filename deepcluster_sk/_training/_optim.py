@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from ._flat import FlatOptimizer, flat_eligible
+from ._flat import FLAT_MAX_PARAMETERS, FlatOptimizer, flat_eligible
 
 
 def _device_type(device):
@@ -20,7 +20,7 @@ FLAT_ALGORITHMS = ("adam", "rmsprop")
 
 
 def make_optimizer(algorithm, params, learning_rate, device=None, *,
-                   replicated=False, **options):
+                   replicated=False, gathered=False, **options):
     """An optimizer in the fastest form that this PyTorch supports on ``device``.
 
     Adam's fused implementation halves the step time of a small MLP on a
@@ -47,6 +47,10 @@ def make_optimizer(algorithm, params, learning_rate, device=None, *,
     replicated : bool, default=False
         Whether several processes train the weights (DistributedDataParallel
         owns their gradients then, and they stay separate tensors).
+    gathered : bool, default=False
+        Whether the caller writes the gradients into the flat buffer itself
+        (:meth:`~._flat.FlatOptimizer.step_gathered`): then a flat update
+        copies nothing and is used for every algorithm and network size.
     **options
         Further arguments of the optimizer (``momentum``, ``weight_decay``).
 
@@ -56,6 +60,9 @@ def make_optimizer(algorithm, params, learning_rate, device=None, *,
     """
     params = list(params)
     make = per_tensor_optimizer(algorithm, learning_rate, device, **options)
+    if gathered and _device_type(device) == "cpu" and not replicated \
+            and flat_eligible(params, None):
+        return FlatOptimizer(make, params)
     if (algorithm in FLAT_ALGORITHMS and _device_type(device) == "cpu"
             and not replicated and flat_eligible(params)):
         return FlatOptimizer(make, params)

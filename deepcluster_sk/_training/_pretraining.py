@@ -16,6 +16,7 @@ from torch import nn
 from .._torch._init import init_weights
 from .._torch._precision import full_precision
 from ._engine import Phase, PeriodEnd, run_phase
+from ._linear_stack import by_hand_possible, reconstruction_step_by_hand
 from ._optim import CosineSchedule, make_adam
 
 #: The paper's schedule: N(0, 0.01^2) weights, SGD divided by 10 after 40%
@@ -53,7 +54,12 @@ def reconstruct(autoencoder, x):
 
 
 class EndToEndPhase(Phase):
-    """Adam on the mean squared reconstruction error, cosine learning rate."""
+    """Adam on the mean squared reconstruction error, cosine learning rate.
+
+    A plain stack of linear layers and ReLUs trains without autograd on a
+    CPU in float32 (:func:`~._linear_stack.reconstruction_step_by_hand`),
+    the same step about twice as fast.
+    """
 
     name = "pretraining"
 
@@ -61,8 +67,13 @@ class EndToEndPhase(Phase):
         super().__init__(data, sampler, advice)
         self.autoencoder = autoencoder
         self.n_epochs = n_epochs
+        by_hand = by_hand_possible(data, [autoencoder.encoder, autoencoder.decoder],
+                                   list(autoencoder.parameters()))
         self.optimizer = make_adam(autoencoder.parameters(), learning_rate, data.device,
-                                   replicated=data.replicas.enabled)
+                                   replicated=data.replicas.enabled, gathered=by_hand)
+        self._step_by_hand = (
+            reconstruction_step_by_hand(autoencoder, self.optimizer) if by_hand else None
+        )
         self.lr_schedule = CosineSchedule(
             self.optimizer, n_epochs * sampler.steps_per_epoch, FINAL_LR_FRACTION
         )
@@ -75,6 +86,11 @@ class EndToEndPhase(Phase):
 
     def loss(self, x):
         return reconstruction_error(reconstruct(self.autoencoder, x), x)
+
+    def step(self, x):
+        if self._step_by_hand is not None:
+            return self._step_by_hand(x)
+        return super().step(x)
 
     def periods(self):
         return [self.sampler.steps_per_epoch] * self.n_epochs

@@ -16,6 +16,7 @@ from .._torch._data import shard_outputs
 from .._torch._dec_math import log_soft_assignment, target_distribution
 from .._torch._information import kl_divergence
 from ._engine import Phase, PeriodEnd, run_phase
+from ._linear_stack import by_hand_possible, squared_error_by_hand, stacks_by_hand
 from ._optim import make_optimizer
 from ._pretraining import reconstruction_error
 
@@ -95,10 +96,14 @@ class SelfTrainingPhase(Phase):
             self.params += list(self.encoder.parameters())
         if reconstruction_weight > 0:
             self.params += list(self.decoder.parameters())
+        by_hand = train_encoder and by_hand_possible(data, self._halves(), self.params)
         self.optimizer = make_optimizer(
             "sgd", self.params, learning_rate, data.device, momentum=momentum,
-            replicated=data.replicas.enabled,
+            replicated=data.replicas.enabled, gathered=by_hand,
         )
+        self._stacks = stacks_by_hand(self._halves(), self.optimizer) if by_hand else None
+        if self._stacks is not None:
+            self._center_gradient = self.optimizer.gradient_views()[id(centers)]
         self.result = SelfTrainingResult()
         self.target = None
         self.stream_target = (
@@ -159,6 +164,42 @@ class SelfTrainingPhase(Phase):
             loss = loss + self.reconstruction_weight * reconstruction_error(
                 reconstruction, x
             )
+        return loss
+
+    def _halves(self):
+        """The networks a step trains: the encoder, and the decoder for IDEC."""
+        if self.reconstruction_weight > 0:
+            return [self.encoder, self.decoder]
+        return [self.encoder]
+
+    def step(self, x, p):
+        if self._stacks is None:
+            return super().step(x, p)
+        return self._step_by_hand(x, p)
+
+    def _step_by_hand(self, x, p):
+        """:meth:`step` with the encoder and decoder run by hand.
+
+        Autograd runs only the loss on the embedding and the centres; its
+        gradient with respect to the embedding goes back through the plain
+        stacks (:mod:`._linear_stack`), the reconstruction's through the
+        decoder.
+        """
+        encoder = self._stacks[0]
+        z = encoder.forward(x).requires_grad_()
+        loss = kl_divergence(p, log_soft_assignment(z, self.centers, self.alpha))
+        loss = loss / x.shape[0]
+        grad_z, grad_centers = torch.autograd.grad(loss, (z, self.centers))
+        loss = loss.detach()
+        if self.reconstruction_weight > 0:
+            reconstruction = self._stacks[1].forward(z.detach())
+            error, grad = squared_error_by_hand(reconstruction, x,
+                                                self.reconstruction_weight)
+            loss = loss + error
+            grad_z = grad_z + self._stacks[1].backward(grad)
+        encoder.backward(grad_z, input_grad=False)
+        self._center_gradient.copy_(grad_centers)
+        self.optimizer.step_gathered()
         return loss
 
     def periods(self):
