@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepcluster_sk._torch._dec_math import (
+    kl_loss_and_gradients,
     log_soft_assignment,
     soft_assignment,
     target_distribution,
@@ -109,6 +110,29 @@ def test_kl_gradients_equal_the_closed_form(shape, alpha, seed):
         grad_mu = -(weight * diff).sum(dim=0)
     np.testing.assert_allclose(z.grad.numpy(), grad_z.numpy(), rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(mu.grad.numpy(), grad_mu.numpy(), rtol=1e-7, atol=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=shapes, alpha=alphas, seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([torch.float64, torch.float32]))
+def test_the_loss_and_gradients_by_hand_are_autograds(shape, alpha, seed, dtype):
+    # Self-training's step by hand: KL(P || Q) per sample of the batch, for
+    # any target (here random rows with exact zeros, not Q's sharpening).
+    z, mu = (t.to(dtype) for t in _random(*shape, seed))
+    gen = torch.Generator().manual_seed(seed + 1)
+    p = torch.rand(shape[0], shape[1], generator=gen, dtype=torch.float64).to(dtype)
+    p[p < 0.2] = 0
+    p[:, 0] += 1e-3
+    p = p / p.sum(dim=1, keepdim=True)
+    loss, grad_z, grad_mu = kl_loss_and_gradients(z, mu, p, alpha)
+    z.requires_grad_(True)
+    mu.requires_grad_(True)
+    reference = kl_divergence(p, log_soft_assignment(z, mu, alpha)) / shape[0]
+    reference.backward()
+    tolerance = {"rtol": 1e-4, "atol": 1e-6} if dtype == torch.float32 else {}
+    torch.testing.assert_close(loss, reference.detach(), **tolerance)
+    torch.testing.assert_close(grad_z, z.grad, **tolerance)
+    torch.testing.assert_close(grad_mu, mu.grad, **tolerance)
 
 
 @settings(max_examples=30, deadline=None)

@@ -139,3 +139,31 @@ def test_the_stack_backward_gives_the_input_gradient():
     torch.testing.assert_close(grad_input, x.grad)
     for p in module.parameters():
         torch.testing.assert_close(gradients[id(p)], p.grad)
+
+
+@pytest.mark.parametrize("reconstruction_weight", [0.0, 0.1])
+def test_dec_and_idec_fit_by_hand_as_through_autograd(monkeypatch, reconstruction_weight):
+    from deepcluster_sk import DECClusterer
+    from deepcluster_sk._training import _linear_stack, _self_training
+
+    steps_by_hand = []
+    closed_form = _self_training.kl_loss_and_gradients
+    monkeypatch.setattr(_self_training, "kl_loss_and_gradients",
+                        lambda *args: (steps_by_hand.append(1), closed_form(*args))[1])
+    X = np.random.default_rng(0).normal(size=(120, 6)).astype(np.float32)
+    X[:60] += 3
+    fitted = {}
+    for by_hand in (True, False):
+        monkeypatch.setattr(_linear_stack, "STEPS_BY_HAND", by_hand)
+        fitted[by_hand] = DECClusterer(
+            n_clusters=2, hidden_dims=(16, 16), pretrain_epochs=4, batch_size=16,
+            update_interval=10, max_iter=40, tol=0.0, init="kmeans",
+            reconstruction_weight=reconstruction_weight, random_state=0,
+        ).fit(X)
+        assert len(steps_by_hand) == (40 if by_hand else 0)
+        steps_by_hand.clear()
+    np.testing.assert_array_equal(fitted[True].labels_, fitted[False].labels_)
+    np.testing.assert_allclose(fitted[True].cluster_centers_,
+                               fitted[False].cluster_centers_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fitted[True].history_["pretrain_loss"],
+                               fitted[False].history_["pretrain_loss"], rtol=1e-5)

@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 import torch
 
 from .._torch._data import shard_outputs
-from .._torch._dec_math import log_soft_assignment, target_distribution
+from .._torch._dec_math import (
+    kl_loss_and_gradients,
+    log_soft_assignment,
+    target_distribution,
+)
 from .._torch._information import kl_divergence
 from ._engine import Phase, PeriodEnd, run_phase
 from ._linear_stack import by_hand_possible, squared_error_by_hand, stacks_by_hand
@@ -180,19 +184,18 @@ class SelfTrainingPhase(Phase):
     def _step_by_hand(self, x, p):
         """:meth:`step` with the encoder and decoder run by hand.
 
-        Autograd runs only the loss on the embedding and the centres; its
-        gradient with respect to the embedding goes back through the plain
-        stacks (:mod:`._linear_stack`), the reconstruction's through the
-        decoder.
+        The loss's gradients with respect to the embedding and the centres
+        come in closed form (:func:`~.._torch._dec_math.kl_loss_and_gradients`),
+        the embedding's goes back through the plain stacks
+        (:mod:`._linear_stack`), the reconstruction's through the decoder.
         """
         encoder = self._stacks[0]
-        z = encoder.forward(x).requires_grad_()
-        loss = kl_divergence(p, log_soft_assignment(z, self.centers, self.alpha))
-        loss = loss / x.shape[0]
-        grad_z, grad_centers = torch.autograd.grad(loss, (z, self.centers))
-        loss = loss.detach()
+        z = encoder.forward(x)
+        loss, grad_z, grad_centers = kl_loss_and_gradients(
+            z, self.centers.detach(), p, self.alpha
+        )
         if self.reconstruction_weight > 0:
-            reconstruction = self._stacks[1].forward(z.detach())
+            reconstruction = self._stacks[1].forward(z)
             error, grad = squared_error_by_hand(reconstruction, x,
                                                 self.reconstruction_weight)
             loss = loss + error
