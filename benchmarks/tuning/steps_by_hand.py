@@ -22,6 +22,7 @@ steps_by_hand_fits.jsonl (fits, appended) and steps_by_hand.md (both).
 """
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -31,9 +32,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from auto_defaults import METHODS, datasets, fit_and_score, warm_up, warm_up_umap  # noqa: E402
 from imbalance import environment  # noqa: E402
 from levers import phase_on_random_rows, seconds_per_step  # noqa: E402
+from paired_fits import fit_data, paired_fits  # noqa: E402
 
 import deepcluster_sk._training._linear_stack as linear_stack  # noqa: E402
 from deepcluster_sk._auto import auto_batch_size, auto_hidden_dims  # noqa: E402
@@ -61,28 +62,21 @@ FITS = [f"{method}:{data}"
 FORMS = ("by hand", "autograd")
 
 
-def _by_hand(enabled):
-    linear_stack.STEPS_BY_HAND = enabled
-
-
 def step_timings():
     rows = []
     for label, d, n_rows, n_steps in CASES:
         batch = auto_batch_size(n_rows)
         row = {"case": label, "batch": batch, "hidden_dims": list(auto_hidden_dims(d))}
         for form in FORMS:
-            _by_hand(form == "by hand")
-            try:
+            with _steps_by_hand(form == "by hand"):
                 torch.manual_seed(0)
                 network = MLPAutoencoder(d, auto_hidden_dims(d), 10)
                 phase, x = phase_on_random_rows(network, d, batch, "float32",
                                                 EndToEndPhase)
-                phase.lr_schedule = None
-                assert (phase._step_by_hand is not None) == (form == "by hand")
-                with denormals_flushed(x.device):
-                    seconds = seconds_per_step(phase.step, x, phase.data, n_steps)
-            finally:
-                _by_hand(True)
+            phase.lr_schedule = None
+            assert (phase._step_by_hand is not None) == (form == "by hand")
+            with denormals_flushed(x.device):
+                seconds = seconds_per_step(phase.step, x, phase.data, n_steps)
             row[f"{form} ms"] = 1e3 * seconds
         row["speed-up"] = row["autograd ms"] / row["by hand ms"]
         rows.append(row)
@@ -93,30 +87,28 @@ def step_timings():
     render()
 
 
+@contextlib.contextmanager
+def _steps_by_hand(enabled):
+    linear_stack.STEPS_BY_HAND = enabled
+    try:
+        yield
+    finally:
+        linear_stack.STEPS_BY_HAND = True
+
+
 def fits(cases, seeds):
-    warm_up()
-    warm_up_umap()
-    data = {**datasets("tabular", None), **datasets("digits", None)}
+    data = fit_data()
+    forms = {form: (lambda by_hand=form == "by hand": _steps_by_hand(by_hand))
+             for form in FORMS}
     path = RESULTS / "steps_by_hand_fits.jsonl"
     for case in cases:
         method, name = case.split(":")
-        X, y, standardise = data[name]
-        k = len(set(y))
-        runs = {form: [] for form in FORMS}
-        for seed in seeds:
-            for form in FORMS:
-                _by_hand(form == "by hand")
-                try:
-                    fitted = fit_and_score(METHODS[method](k, seed, "cpu"), X, y,
-                                           standardise)
-                finally:
-                    _by_hand(True)
-                runs[form].append((fitted["seconds"], fitted["acc"]))
+        runs = paired_fits(case, seeds, forms, data)
         record = {"method": method, "data": name, "seeds": list(seeds),
                   "environment": environment()}
-        for form, results in runs.items():
-            record[f"{form} s"] = [round(s, 3) for s, _ in results]
-            record[f"{form} ACC"] = [round(a, 4) for _, a in results]
+        for form, fitted in runs.items():
+            record[f"{form} s"] = [round(r["seconds"], 3) for r, _ in fitted]
+            record[f"{form} ACC"] = [round(r["acc"], 4) for r, _ in fitted]
         with path.open("a") as out:
             out.write(json.dumps(record) + "\n")
         print(_fit_line(record), flush=True)
