@@ -42,14 +42,16 @@ def flat_eligible(params, max_parameters=FLAT_MAX_PARAMETERS):
     )
 
 
-def _fused_kernel_step(optimizer, flat):
-    """Update ``flat`` with ``optimizer``'s fused kernel, called directly.
+@torch.no_grad()
+def _direct_step(optimizer, flat, scratch):
+    """Update ``flat`` as ``optimizer.step()`` would, without its wrapper.
 
-    For fused Adam and fused SGD with momentum, without options beyond
-    weight decay, once their state exists (after the first
-    ``optimizer.step()``). The kernel is the one ``optimizer.step()`` calls,
-    with the same arguments; the wrapper around it costs about 0.1 ms a
-    step on a CPU.
+    For fused Adam and fused SGD with momentum (their kernel called with the
+    arguments ``step()`` passes it) and for plain RMSprop (its arithmetic in
+    place, the square root into ``scratch`` instead of a new tensor), with no
+    options beyond weight decay for Adam and SGD, once their state exists
+    (after the first ``optimizer.step()``). ``torch.optim``'s wrapper costs
+    about 0.1 ms a step on a CPU, RMSprop's fresh square root as much again.
 
     Returns
     -------
@@ -60,10 +62,12 @@ def _fused_kernel_step(optimizer, flat):
         return False
     group = optimizer.param_groups[0]
     state = optimizer.state.get(flat)
-    if (not state or group.get("fused") is not True or group.get("maximize")
-            or isinstance(group["lr"], torch.Tensor)):
+    if (not state or group.get("maximize") or group.get("differentiable")
+            or group.get("capturable") or isinstance(group["lr"], torch.Tensor)):
         return False
-    if (type(optimizer) is torch.optim.Adam and hasattr(torch, "_fused_adam_")
+    kind = type(optimizer)
+    if (kind is torch.optim.Adam and group.get("fused") is True
+            and hasattr(torch, "_fused_adam_")
             and not group.get("amsgrad") and not group.get("decoupled_weight_decay")):
         step = state["step"]
         step.add_(1)
@@ -74,7 +78,8 @@ def _fused_kernel_step(optimizer, flat):
             weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
         )
         return True
-    if (type(optimizer) is torch.optim.SGD and hasattr(torch, "_fused_sgd_")
+    if (kind is torch.optim.SGD and group.get("fused") is True
+            and hasattr(torch, "_fused_sgd_")
             and state.get("momentum_buffer") is not None):
         torch._fused_sgd_(
             [flat], [flat.grad], [state["momentum_buffer"]],
@@ -82,6 +87,15 @@ def _fused_kernel_step(optimizer, flat):
             lr=group["lr"], dampening=group["dampening"], nesterov=group["nesterov"],
             maximize=False, is_first_step=False,
         )
+        return True
+    if (kind is torch.optim.RMSprop and not group["centered"]
+            and group["momentum"] == 0 and group["weight_decay"] == 0):
+        state["step"] += 1
+        alpha, grad = group["alpha"], flat.grad
+        square_avg = state["square_avg"]
+        square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+        average = torch.sqrt(square_avg, out=scratch).add_(group["eps"])
+        flat.addcdiv_(grad, average, value=-group["lr"])
         return True
     return False
 
@@ -123,6 +137,7 @@ class FlatOptimizer:
         self._inner = make([self._flat])
         self._per_tensor = False
         self._bound = False
+        self._scratch = None
         self._bind()
 
     @property
@@ -181,7 +196,8 @@ class FlatOptimizer:
         if not self._bound:
             self._bind()
         torch.cat([g.reshape(-1) for g in grads], out=self._flat.grad)
-        return self._inner.step()
+        self._update()
+        return None
 
     def gradient_views(self):
         """``{id(weight): view}``: each weight's slice of the flat gradient.
@@ -192,16 +208,22 @@ class FlatOptimizer:
         return {id(p): view for p, view in self._views(self._flat.grad)}
 
     def step_gathered(self):
-        """Update the weights from the gradients written into :meth:`gradient_views`.
-
-        Fused Adam's and SGD's kernels are called directly once their state
-        exists: ``torch.optim``'s wrapper around them costs about 0.1 ms a
-        step on a CPU, as much as a fifth of a small network's step by hand
-        (``benchmarks/results/tuning/steps_by_hand.md``).
-        """
+        """Update the weights from the gradients written into :meth:`gradient_views`."""
         if not self._bound:
             self._bind()
-        if not _fused_kernel_step(self._inner, self._flat):
+        self._update()
+
+    def _update(self):
+        """One update of the flat weights from the flat gradient.
+
+        Adam's, SGD's and RMSprop's are made directly once their state
+        exists (:func:`_direct_step`): ``torch.optim``'s wrapper costs about
+        0.1 ms a step on a CPU, as much as a fifth of a small network's step
+        by hand (``benchmarks/results/tuning/steps_by_hand.md``).
+        """
+        if self._scratch is None:
+            self._scratch = torch.empty_like(self._flat)
+        if not _direct_step(self._inner, self._flat, self._scratch):
             self._inner.step()
 
     def _hand_over(self):
