@@ -95,7 +95,7 @@ def _hooked():
 
 
 @pytest.mark.parametrize("case", ["tanh", "subclass", "hook", "conv", "bfloat16",
-                                  "frozen", "images", "relu_relu"])
+                                  "frozen", "images", "relu_relu", "tied", "extra"])
 def test_anything_but_a_plain_stack_keeps_autograd(case):
     data = _data()
     autoencoder = _autoencoder()
@@ -112,6 +112,14 @@ def test_anything_but_a_plain_stack_keeps_autograd(case):
         data.precision = "bfloat16"
     elif case == "frozen":
         autoencoder.encoder[0].weight.requires_grad_(False)
+    elif case == "tied":
+        # One layer in both halves: autograd sums its two gradients.
+        shared = nn.Linear(3, 3)
+        autoencoder = _Halves(nn.Sequential(nn.Linear(12, 3), shared),
+                              nn.Sequential(shared, nn.Linear(3, 12)))
+    elif case == "extra":
+        # A weight outside both halves gets no gradient from the loss.
+        autoencoder.scale = nn.Parameter(torch.ones(()))
     elif case == "images":
         data = TrainingData(np.zeros((4, 3, 4), np.float32), torch.device("cpu"))
     elif case == "relu_relu":

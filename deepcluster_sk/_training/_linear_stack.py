@@ -147,12 +147,15 @@ class LinearReLUStack:
         return g if input_grad else None
 
 
-def by_hand_possible(data, modules, params):
+def by_hand_possible(data, modules, params, others=()):
     """Whether a phase may train ``modules`` by hand instead of through autograd.
 
     Samples as rows, every module a plain stack (:class:`LinearReLUStack`),
-    on a CPU, in float32, in one process, with gradients enabled, and every
-    trained weight a float32 tensor that requires its gradient.
+    on a CPU, in float32, in one process, with gradients enabled; every
+    trained weight a float32 tensor that requires its gradient, and each
+    either a weight of exactly one layer of the modules or one of
+    ``others``. A weight shared by two layers (tied weights) sums two
+    gradients, which autograd does and the step by hand does not.
 
     Parameters
     ----------
@@ -161,17 +164,24 @@ def by_hand_possible(data, modules, params):
         The stacks the step runs by hand.
     params : list of torch.Tensor
         Every weight the phase trains.
+    others : sequence of torch.Tensor, default=()
+        Trained weights outside the modules whose gradient the step
+        computes itself (DEC's centres).
     """
-    return (
-        STEPS_BY_HAND
-        and len(data.sample_shape) == 1
-        and data.device.type == "cpu"
-        and data.precision == "float32"
-        and not data.replicas.enabled
-        and torch.is_grad_enabled()
-        and all(_plain_children(module) is not None for module in modules)
-        and all(p.dtype == torch.float32 and p.requires_grad for p in params)
-    )
+    if not (STEPS_BY_HAND
+            and len(data.sample_shape) == 1
+            and data.device.type == "cpu"
+            and data.precision == "float32"
+            and not data.replicas.enabled
+            and torch.is_grad_enabled()
+            and all(_plain_children(module) is not None for module in modules)
+            and all(p.dtype == torch.float32 and p.requires_grad for p in params)):
+        return False
+    layer_weights = [id(p) for module in modules for layer in module
+                     for p in layer.parameters(recurse=False)]
+    return (len(set(layer_weights)) == len(layer_weights)
+            and set(layer_weights) | {id(p) for p in others}
+            == {id(p) for p in params})
 
 
 def stacks_by_hand(modules, optimizer):

@@ -100,7 +100,8 @@ class SelfTrainingPhase(Phase):
             self.params += list(self.encoder.parameters())
         if reconstruction_weight > 0:
             self.params += list(self.decoder.parameters())
-        by_hand = train_encoder and by_hand_possible(data, self._halves(), self.params)
+        by_hand = train_encoder and by_hand_possible(data, self._halves(), self.params,
+                                                     others=[centers])
         self.optimizer = make_optimizer(
             "sgd", self.params, learning_rate, data.device, momentum=momentum,
             replicated=data.replicas.enabled, gathered=by_hand,
