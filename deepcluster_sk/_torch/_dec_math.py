@@ -49,10 +49,10 @@ def kl_loss_and_gradients(z, centers, p, alpha):
     With ``w_ij = -(alpha + 1) (q_ij - p_ij) / (batch (alpha + d_ij))`` and
     ``d_ij = |z_i - mu_j|^2``, the gradients are ``sum_j w_ij (z_i - mu_j)``
     for ``z_i`` and ``-sum_i w_ij (z_i - mu_j)`` for ``mu_j`` (Xie et al.,
-    2016, eqs. 4-5, per sample of the batch). The same values as autograd
+    2016, eqs. 4-5, per sample of the batch): the same values as autograd
     through :func:`log_soft_assignment` and
-    :func:`~._information.kl_divergence`, in half the time on a CPU
-    (``tests/test_dec_math.py``).
+    :func:`~._information.kl_divergence` (``tests/test_dec_math.py``), for
+    self-training's step by hand, which builds no autograd graph.
 
     Parameters
     ----------

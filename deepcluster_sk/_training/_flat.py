@@ -13,7 +13,11 @@ RMSprop; fused SGD, whose per-tensor cost is lower, gains nothing
 weights the copy of the gradients costs as much as the overhead it saves
 (the digits autoencoder's 121 000: 0-2% with Adam), so
 :func:`~._optim.make_optimizer` uses it for Adam and RMSprop up to
-:data:`FLAT_MAX_PARAMETERS` weights.
+:data:`FLAT_MAX_PARAMETERS` weights. A step by hand
+(:mod:`._linear_stack`) writes the gradients into the flat buffer itself,
+so there the flat update copies nothing and serves every size and SGD
+too. After the first step the update skips ``torch.optim``'s wrapper
+(:func:`_direct_step`).
 """
 
 import torch

@@ -10,7 +10,8 @@ layer; :class:`LinearReLUStack` runs forward and backward with them
 directly and writes the weight gradients into the flat buffer of a
 :class:`~._flat.FlatOptimizer`, which then updates all weights in one
 kernel. :func:`reconstruction_step_by_hand` builds the pretraining step on
-it (``benchmarks/results/tuning/steps_by_hand.md``); any other network,
+it, :class:`~._self_training.SelfTrainingPhase` DEC's and IDEC's step
+(``benchmarks/results/tuning/steps_by_hand.md``); any other network,
 device, precision or a distributed fit keeps the autograd step.
 """
 

@@ -57,8 +57,8 @@ class EndToEndPhase(Phase):
     """Adam on the mean squared reconstruction error, cosine learning rate.
 
     A plain stack of linear layers and ReLUs trains without autograd on a
-    CPU in float32 (:func:`~._linear_stack.reconstruction_step_by_hand`),
-    the same step about twice as fast.
+    CPU in float32 (:func:`~._linear_stack.reconstruction_step_by_hand`):
+    the same step, 1.2x (the paper's network) to 2.6x (a table's) as fast.
     """
 
     name = "pretraining"
