@@ -134,7 +134,11 @@ several processes, a frozen encoder) keeps the autograd step. The steps
 compute the same values: the tests compare losses, gradients and weights
 with autograd's and `torch.optim`'s (`tests/test_linear_stack.py`,
 `tests/test_optim.py`); labels of a fit move only where rounding moves
-them."""
+them. The first 28 fit rows ran at commit 7b56568, whose self-training
+still took the KL loss's gradient through autograd; the last six (DEC and
+IDEC again) with its closed form and the direct SGD update. Their first
+fit, DEC on digits' principal components with seed 0, took 2.79 s either
+way; re-fitted in a warm process it took 1.88 s."""
 
 
 def render():
