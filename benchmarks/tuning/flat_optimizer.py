@@ -27,8 +27,6 @@ Writes benchmarks/results/tuning/flat_optimizer.json (steps),
 flat_optimizer_fits.jsonl (fits, appended) and flat_optimizer.md (both).
 """
 
-import argparse
-import contextlib
 import json
 import statistics
 import sys
@@ -40,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from imbalance import environment  # noqa: E402
 from levers import phase_on_random_rows, seconds_per_step  # noqa: E402
-from paired_fits import fit_data, paired_fits  # noqa: E402
+from paired_fits import attribute_set, command_line, record_cases  # noqa: E402
 
 import deepcluster_sk._training._optim as optim  # noqa: E402
 
@@ -222,50 +220,31 @@ FITS = [f"{method}:{data}" for data in ("breast_cancer", "wine", "digits_pca20",
         for method in ("imsat", "dac")]
 
 
-@contextlib.contextmanager
-def _flat_algorithms(algorithms):
-    saved = optim.FLAT_ALGORITHMS
-    optim.FLAT_ALGORITHMS = algorithms
-    try:
-        yield
-    finally:
-        optim.FLAT_ALGORITHMS = saved
+def _medians_and_losses(form, fitted):
+    """Median fit seconds and last pretraining losses of a form's runs."""
+    fields = {f"{form} s median": statistics.median(row["seconds"] for row, _ in fitted)}
+    losses = [getattr(model, "history_", {}).get("pretrain_loss", [None])[-1]
+              for _, model in fitted]
+    if None not in losses:
+        fields[f"{form} pretraining loss"] = losses
+    return fields
+
+
+def _summary(record):
+    flat_s, plain_s = record["flat s median"], record["per-tensor s median"]
+    return (f"{record['method']} on {record['data']}: flat {flat_s:.2f} s, per-tensor "
+            f"{plain_s:.2f} s ({100 * (1 - flat_s / plain_s):.0f}% saved); ACC "
+            f"{statistics.mean(record['flat ACC']):.4f} against "
+            f"{statistics.mean(record['per-tensor ACC']):.4f}")
 
 
 def fits(cases, seeds):
-    data = fit_data()
-    forms = {"flat": lambda: _flat_algorithms(optim.FLAT_ALGORITHMS),
-             "per-tensor": lambda: _flat_algorithms(())}
-    path = RESULTS / "flat_optimizer_fits.jsonl"
-    for case in cases:
-        method, name = case.split(":")
-        runs = paired_fits(case, seeds, forms, data)
-        record = {"method": method, "data": name, "seeds": list(seeds),
-                  "environment": environment()}
-        for form, fitted in runs.items():
-            record[f"{form} s median"] = statistics.median(r["seconds"] for r, _ in fitted)
-            record[f"{form} ACC"] = [round(r["acc"], 4) for r, _ in fitted]
-            losses = [getattr(m, "history_", {}).get("pretrain_loss", [None])[-1]
-                      for _, m in fitted]
-            if None not in losses:
-                record[f"{form} pretraining loss"] = losses
-        with path.open("a") as out:
-            out.write(json.dumps(record) + "\n")
-        flat_s, plain_s = record["flat s median"], record["per-tensor s median"]
-        print(f"{method} on {name}: flat {flat_s:.2f} s, per-tensor {plain_s:.2f} s "
-              f"({100 * (1 - flat_s / plain_s):.0f}% saved); ACC "
-              f"{statistics.mean(record['flat ACC']):.4f} against "
-              f"{statistics.mean(record['per-tensor ACC']):.4f}", flush=True)
+    forms = {"flat": lambda: attribute_set(optim, "FLAT_ALGORITHMS", optim.FLAT_ALGORITHMS),
+             "per-tensor": lambda: attribute_set(optim, "FLAT_ALGORITHMS", ())}
+    record_cases(cases, seeds, forms, RESULTS / "flat_optimizer_fits.jsonl", _summary,
+                 extra=_medians_and_losses)
     render()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fits", nargs="*", default=None,
-                        help="method:data pairs to fit (none given: all of FITS)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    args = parser.parse_args()
-    if args.fits is None:
-        main()
-    else:
-        fits(args.fits or FITS, args.seeds)
+    command_line(__doc__.splitlines()[0], main, fits, FITS)

@@ -21,8 +21,6 @@ Writes benchmarks/results/tuning/steps_by_hand.json (steps),
 steps_by_hand_fits.jsonl (fits, appended) and steps_by_hand.md (both).
 """
 
-import argparse
-import contextlib
 import json
 import statistics
 import sys
@@ -34,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from imbalance import environment  # noqa: E402
 from levers import phase_on_random_rows, seconds_per_step  # noqa: E402
-from paired_fits import fit_data, paired_fits  # noqa: E402
+from paired_fits import attribute_set, command_line, record_cases  # noqa: E402
 
 import deepcluster_sk._training._linear_stack as linear_stack  # noqa: E402
 from deepcluster_sk._auto import auto_batch_size, auto_hidden_dims  # noqa: E402
@@ -87,31 +85,14 @@ def step_timings():
     render()
 
 
-@contextlib.contextmanager
 def _steps_by_hand(enabled):
-    linear_stack.STEPS_BY_HAND = enabled
-    try:
-        yield
-    finally:
-        linear_stack.STEPS_BY_HAND = True
+    return attribute_set(linear_stack, "STEPS_BY_HAND", enabled)
 
 
 def fits(cases, seeds):
-    data = fit_data()
     forms = {form: (lambda by_hand=form == "by hand": _steps_by_hand(by_hand))
              for form in FORMS}
-    path = RESULTS / "steps_by_hand_fits.jsonl"
-    for case in cases:
-        method, name = case.split(":")
-        runs = paired_fits(case, seeds, forms, data)
-        record = {"method": method, "data": name, "seeds": list(seeds),
-                  "environment": environment()}
-        for form, fitted in runs.items():
-            record[f"{form} s"] = [round(r["seconds"], 3) for r, _ in fitted]
-            record[f"{form} ACC"] = [round(r["acc"], 4) for r, _ in fitted]
-        with path.open("a") as out:
-            out.write(json.dumps(record) + "\n")
-        print(_fit_line(record), flush=True)
+    record_cases(cases, seeds, forms, RESULTS / "steps_by_hand_fits.jsonl", _fit_line)
     render()
 
 
@@ -196,12 +177,4 @@ def render():
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fits", nargs="*", default=None,
-                        help="method:data pairs to fit (none given: all of FITS)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    args = parser.parse_args()
-    if args.fits is None:
-        step_timings()
-    else:
-        fits(args.fits or FITS, args.seeds)
+    command_line(__doc__.splitlines()[0], step_timings, fits, FITS)
