@@ -1,4 +1,4 @@
-"""Pretraining steps of plain linear/ReLU stacks run by hand, against autograd."""
+"""Training steps of plain linear/ReLU stacks run by hand (pretraining, DEC and IDEC self-training), against autograd."""
 
 import copy
 
