@@ -1,4 +1,7 @@
-"""Training steps of plain linear/ReLU stacks run by hand (pretraining, DEC and IDEC self-training), against autograd."""
+"""Training steps of plain linear/ReLU stacks run by hand, against autograd.
+
+Pretraining, and DEC's and IDEC's self-training.
+"""
 
 import copy
 
