@@ -8,13 +8,19 @@ loss, ``KL(P || Q)``, is :func:`~deepcluster_sk._torch._information.kl_divergenc
 import torch
 
 from ._distances import squared_distances
+from ._information import kl_divergence
 from ._precision import full_precision
+
+
+def _log_kernel(distances, alpha):
+    """``-(alpha+1)/2 log(1 + d^2/alpha)`` of the squared distances ``d^2``."""
+    return -(alpha + 1.0) / 2.0 * torch.log1p(distances / alpha)
 
 
 @full_precision
 def student_t_log_kernel(z, centers, alpha):
     """Unnormalised log soft assignment: ``-(alpha+1)/2 log(1 + d^2/alpha)``."""
-    return -(alpha + 1.0) / 2.0 * torch.log1p(squared_distances(z, centers) / alpha)
+    return _log_kernel(squared_distances(z, centers), alpha)
 
 
 @full_precision
@@ -71,10 +77,8 @@ def kl_loss_and_gradients(z, centers, p, alpha):
     batch = z.shape[0]
     diff = z.unsqueeze(1) - centers.unsqueeze(0)
     distances = diff.pow(2).sum(dim=2)
-    log_q = torch.log_softmax(
-        -(alpha + 1.0) / 2.0 * torch.log1p(distances / alpha), dim=1
-    )
-    loss = (torch.special.xlogy(p, p) - p * log_q).sum() / batch
+    log_q = torch.log_softmax(_log_kernel(distances, alpha), dim=1)
+    loss = kl_divergence(p, log_q) / batch
     weights = (log_q.exp_().sub_(p)).mul_(-(alpha + 1.0) / batch).div_(distances.add_(alpha))
     weighted = diff.mul_(weights.unsqueeze(2))
     return loss, weighted.sum(dim=1), weighted.sum(dim=0).neg_()

@@ -57,6 +57,16 @@ def _direct_step(optimizer, flat, scratch):
     (after the first ``optimizer.step()``). ``torch.optim``'s wrapper costs
     about 0.1 ms a step on a CPU, RMSprop's fresh square root as much again.
 
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        Over the one tensor ``flat``.
+    flat : torch.nn.Parameter
+        The flat weights, their gradient in ``flat.grad``.
+    scratch : torch.Tensor or None
+        A tensor of ``flat``'s shape for RMSprop's square root; None leaves
+        RMSprop to ``optimizer.step()``.
+
     Returns
     -------
     done : bool
@@ -92,7 +102,7 @@ def _direct_step(optimizer, flat, scratch):
             maximize=False, is_first_step=False,
         )
         return True
-    if (kind is torch.optim.RMSprop and not group["centered"]
+    if (kind is torch.optim.RMSprop and scratch is not None and not group["centered"]
             and group["momentum"] == 0 and group["weight_decay"] == 0):
         state["step"] += 1
         alpha, grad = group["alpha"], flat.grad
@@ -225,7 +235,7 @@ class FlatOptimizer:
         0.1 ms a step on a CPU, as much as a fifth of a small network's step
         by hand (``benchmarks/results/tuning/steps_by_hand.md``).
         """
-        if self._scratch is None:
+        if self._scratch is None and isinstance(self._inner, torch.optim.RMSprop):
             self._scratch = torch.empty_like(self._flat)
         if not _direct_step(self._inner, self._flat, self._scratch):
             self._inner.step()

@@ -60,11 +60,10 @@ def make_optimizer(algorithm, params, learning_rate, device=None, *,
     """
     params = list(params)
     make = per_tensor_optimizer(algorithm, learning_rate, device, **options)
-    if gathered and _device_type(device) == "cpu" and not replicated \
-            and flat_eligible(params, None):
-        return FlatOptimizer(make, params)
-    if (algorithm in FLAT_ALGORITHMS and _device_type(device) == "cpu"
-            and not replicated and flat_eligible(params)):
+    flat = gathered or algorithm in FLAT_ALGORITHMS
+    most = None if gathered else FLAT_MAX_PARAMETERS
+    if (flat and _device_type(device) == "cpu" and not replicated
+            and flat_eligible(params, most)):
         return FlatOptimizer(make, params)
     return make(params)
 
